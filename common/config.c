@@ -23,9 +23,8 @@ static const char config_rdkafka_prefix[] = "HOOKBRIDGE_RDKAFKA_";
 
 enum { CONFIG_NAME_MAX = 128, CONFIG_SECRET_MAX = 4096 };
 
-typedef int (*config_parse_fn)(const struct config_setting *s,
-                               const char *text, void *field, char *err,
-                               size_t errlen);
+typedef int (*config_parse_fn)(const struct config_setting *s, const char *text,
+                               void *field, char *err, size_t errlen);
 
 static char *config_strdup(const char *s)
 {
@@ -56,11 +55,10 @@ static int parse_int(const struct config_setting *s, const char *text,
 
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || v < s->min ||
-        v > s->max) {
+    if (errno != 0 || end == text || *end != '\0' || v < s->min || v > s->max) {
         snprintf(err, errlen,
-                 "%s: must be a whole number from %ld to %ld, got '%s'",
-                 s->env, s->min, s->max, text);
+                 "%s: must be a whole number from %ld to %ld, got '%s'", s->env,
+                 s->min, s->max, text);
         return -1;
     }
     *(long *)field = v;
@@ -83,8 +81,8 @@ static int parse_bool(const struct config_setting *s, const char *text,
             return 0;
         }
     }
-    snprintf(err, errlen, "%s: must be 1 or 0 (true/false), got '%s'",
-             s->env, text);
+    snprintf(err, errlen, "%s: must be 1 or 0 (true/false), got '%s'", s->env,
+             text);
     return -1;
 }
 
@@ -94,8 +92,7 @@ static int listen_port_valid(const char *port)
 
     errno = 0;
     long v = strtol(port, &end, 10);
-    return errno == 0 && end != port && *end == '\0' && v >= 1 &&
-           v <= 65535;
+    return errno == 0 && end != port && *end == '\0' && v >= 1 && v <= 65535;
 }
 
 static int parse_listen(const struct config_setting *s, const char *text,
@@ -223,13 +220,13 @@ static int config_defaults(const struct config_spec *spec, void *target,
 }
 
 static int config_from_env(const struct config_spec *spec, void *target,
-                           struct config_props *props, char **envp,
-                           char *err, size_t errlen)
+                           struct config_props *props, char **envp, char *err,
+                           size_t errlen)
 {
     for (char **e = envp; e != NULL && *e != NULL; e++) {
         const char *eq = strchr(*e, '=');
-        if (eq == NULL || strncmp(*e, config_prefix,
-                                  sizeof(config_prefix) - 1) != 0)
+        if (eq == NULL ||
+            strncmp(*e, config_prefix, sizeof(config_prefix) - 1) != 0)
             continue;
         if (strncmp(*e, config_rdkafka_prefix,
                     sizeof(config_rdkafka_prefix) - 1) == 0) {
@@ -271,8 +268,7 @@ static void config_help(const struct config_spec *spec, FILE *out)
 
 static int config_flag(const struct config_spec *spec, void *target,
                        struct config_props *props, const char *arg,
-                       const char *next, int *used, char *err,
-                       size_t errlen)
+                       const char *next, int *used, char *err, size_t errlen)
 {
     const char *name = arg + 2;
     const char *eq = strchr(name, '=');
@@ -281,8 +277,7 @@ static int config_flag(const struct config_spec *spec, void *target,
 
     *used = eq ? 0 : 1;
     if (value == NULL) {
-        snprintf(err, errlen, "%.*s: needs a value", (int)(namelen + 2),
-                 arg);
+        snprintf(err, errlen, "%.*s: needs a value", (int)(namelen + 2), arg);
         return -1;
     }
     if (namelen == 7 && strncmp(name, "rdkafka", 7) == 0) {
@@ -306,8 +301,8 @@ static int config_flag(const struct config_spec *spec, void *target,
 
 enum config_result config_load(const struct config_spec *spec, void *target,
                                struct config_props *props, int argc,
-                               char **argv, char **envp, FILE *out,
-                               char *err, size_t errlen)
+                               char **argv, char **envp, FILE *out, char *err,
+                               size_t errlen)
 {
     if (config_defaults(spec, target, err, errlen) ||
         config_from_env(spec, target, props, envp, err, errlen))
@@ -329,8 +324,7 @@ enum config_result config_load(const struct config_spec *spec, void *target,
             return CONFIG_INVALID;
         }
         if (config_flag(spec, target, props, argv[i],
-                        i + 1 < argc ? argv[i + 1] : NULL, &used, err,
-                        errlen))
+                        i + 1 < argc ? argv[i + 1] : NULL, &used, err, errlen))
             return CONFIG_INVALID;
         i += used;
     }

@@ -28,12 +28,12 @@ enum config_type {
 };
 
 struct config_setting {
-    const char *env;    /* HOOKBRIDGE_KAFKA_BROKERS */
+    const char *env; /* HOOKBRIDGE_KAFKA_BROKERS */
     enum config_type type;
-    const char *def;    /* default as text, NULL for none */
-    long min, max;      /* CONFIG_INT only */
-    size_t offset;      /* offsetof() the field in the caller's struct */
-    const char *help;   /* one line */
+    const char *def;  /* default as text, NULL for none */
+    long min, max;    /* CONFIG_INT only */
+    size_t offset;    /* offsetof() the field in the caller's struct */
+    const char *help; /* one line */
 };
 
 struct config_spec {
@@ -68,8 +68,8 @@ enum config_result {
  */
 enum config_result config_load(const struct config_spec *spec, void *target,
                                struct config_props *props, int argc,
-                               char **argv, char **envp, FILE *out,
-                               char *err, size_t errlen);
+                               char **argv, char **envp, FILE *out, char *err,
+                               size_t errlen);
 
 /* Frees every string config_load() stored in `target` and `props`. */
 void config_free(const struct config_spec *spec, void *target,

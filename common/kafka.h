@@ -27,8 +27,8 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *client_id,
                                 size_t errlen);
 
 /* Sets one property; on failure `err` names it. Returns 0 or -1. */
-int kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
-                   const char *value, char *err, size_t errlen);
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                   char *err, size_t errlen);
 
 /*
  * Creates `topic` if it does not exist, with `partitions` partitions,

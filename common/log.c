@@ -53,8 +53,8 @@ void log_write(enum log_level level, const char *fmt, ...)
     va_list ap;
 
     size_t n = log_timestamp(line, sizeof(line));
-    n += (size_t)snprintf(line + n, sizeof(line) - n, " %s %s: ",
-                          log_names[level], log_program);
+    n += (size_t)snprintf(line + n, sizeof(line) - n,
+                          " %s %s: ", log_names[level], log_program);
 
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -42,8 +42,8 @@ void log_write(enum log_level level, const char *fmt, ...)
 
 #define LOG_AT(level, ...)                                                     \
     do {                                                                       \
-        if ((int)(level) <= atomic_load_explicit(&log_threshold,              \
-                                                 memory_order_relaxed))        \
+        if ((int)(level) <=                                                    \
+            atomic_load_explicit(&log_threshold, memory_order_relaxed))        \
             log_write((level), __VA_ARGS__);                                   \
     } while (0)
 

@@ -49,9 +49,9 @@ struct metric *metrics_histogram(struct metrics *m, const char *name,
 /* Updates; any thread. */
 void metric_inc(struct metric *s);
 void metric_add(struct metric *s, uint64_t n);
-void metric_set(struct metric *s, int64_t v);   /* gauges */
+void metric_set(struct metric *s, int64_t v);    /* gauges */
 void metric_observe(struct metric *s, double v); /* histograms */
-uint64_t metric_value(const struct metric *s);  /* counters, for tests */
+uint64_t metric_value(const struct metric *s);   /* counters, for tests */
 
 /* Appends the text exposition of every series; -1 when `out` is full. */
 int metrics_render(struct metrics *m, struct buf *out);
