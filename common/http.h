@@ -23,9 +23,8 @@
  * "\r\n" each ("Retry-After: 1\r\n") or NULL. Returns 0, -1 when the
  * client has gone. Any thread holding `conn`.
  */
-int http_reply(struct mg_connection *conn, int status,
-               const char *content_type, const char *body, size_t len,
-               const char *headers);
+int http_reply(struct mg_connection *conn, int status, const char *content_type,
+               const char *body, size_t len, const char *headers);
 
 /*
  * A JSON error reply: {"error": "<message>"}; `message` is plain text
@@ -40,7 +39,9 @@ enum { HTTP_BODY_OK = 0, HTTP_BODY_TOO_LARGE = -2, HTTP_BODY_ERROR = -1 };
  * Reads the whole request body into `body` (which must be empty), up to
  * body->max. Returns HTTP_BODY_OK, HTTP_BODY_TOO_LARGE as soon as the
  * declared length or the bytes read pass the limit (the rest is not
- * read), or HTTP_BODY_ERROR when the connection fails mid-body.
+ * read, and the connection is closed after the reply), or
+ * HTTP_BODY_ERROR when the connection fails mid-body. On success
+ * body->data is non-NULL, even for an empty body.
  */
 int http_read_body(struct mg_connection *conn, struct buf *body);
 
@@ -61,12 +62,22 @@ struct http_health {
 void http_health_mount(struct mg_context *ctx, struct http_health *h);
 
 /*
+ * Starts civetweb on `listen` ("port" or "address:port") with the options
+ * every hookbridge server needs: tcp_nodelay, keep-alive, a 10 s request
+ * timeout, no document root, and civetweb's own messages routed to log.h.
+ * `threads` is the number of worker threads. Returns NULL with `err` set
+ * ("cannot listen on 127.0.0.1:9100: ...") when it cannot start. Stop it
+ * with mg_stop(). Call from main().
+ */
+struct mg_context *http_server_start(const char *listen, int threads, char *err,
+                                     size_t errlen);
+
+/*
  * Starts a small server of its own on `listen` ("port" or
  * "address:port") that serves only what http_health_mount() adds.
  * Returns NULL with `err` set when the port cannot be bound.
  */
-struct mg_context *http_health_start(const char *listen,
-                                     struct http_health *h, char *err,
-                                     size_t errlen);
+struct mg_context *http_health_start(const char *listen, struct http_health *h,
+                                     char *err, size_t errlen);
 
 #endif
