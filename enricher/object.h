@@ -16,8 +16,9 @@
 
 enum object_verdict {
     OBJECT_FOUND,   /* *out holds the object */
-    OBJECT_GONE,    /* valid reply, nothing at the pointer: tombstone */
-    OBJECT_INVALID, /* not JSON, or the pointer leads to a non-object */
+    OBJECT_GONE,    /* an array on the path is too short ("Items": []) */
+    OBJECT_INVALID, /* not JSON, a member of the path is missing, or the
+                       pointer meets or leads to something else */
 };
 
 /*
@@ -28,13 +29,13 @@ enum object_verdict {
  */
 enum object_verdict object_extract(const char *body, size_t len,
                                    const char *pointer, char **out,
-                                   size_t *outlen, char *err,
-                                   size_t errlen);
+                                   size_t *outlen, char *err, size_t errlen);
 
 /*
- * Writes the RFC 3339 UTC form of a "/Date(ms)/" or "/Date(ms+hhmm)/"
- * string into buf (at least 32 bytes). Returns 0, or -1 when `text` is
- * not such a date (buf untouched).
+ * Writes the RFC 3339 UTC form of a "/Date(ms)/", "/Date(ms+hhmm)/" or
+ * "/Date(ms-hhmm)/" string (ms may be negative) into buf (at least 32
+ * bytes). Returns 0, or -1 when `text` is not exactly such a date or
+ * lies outside the years 1 to 9999 (buf untouched).
  */
 int object_date_rewrite(const char *text, char *buf, size_t len);
 
