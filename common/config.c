@@ -266,6 +266,20 @@ static void config_help(const struct config_spec *spec, FILE *out)
                  "  --help, --version\n");
 }
 
+/* --rdkafka name=value: one librdkafka property, kept for kafka.h. */
+static int config_rdkafka_flag(struct config_props *props, const char *value,
+                               char *err, size_t errlen)
+{
+    const char *eq = strchr(value, '=');
+
+    if (eq == NULL) {
+        snprintf(err, errlen, "--rdkafka: expected name=value, got '%s'",
+                 value);
+        return -1;
+    }
+    return props_add(props, value, (size_t)(eq - value), eq + 1, err, errlen);
+}
+
 static int config_flag(const struct config_spec *spec, void *target,
                        struct config_props *props, const char *arg,
                        const char *next, int *used, char *err, size_t errlen)
@@ -274,28 +288,23 @@ static int config_flag(const struct config_spec *spec, void *target,
     const char *eq = strchr(name, '=');
     size_t namelen = eq ? (size_t)(eq - name) : strlen(name);
     const char *value = eq ? eq + 1 : next;
-
-    *used = eq ? 0 : 1;
-    if (value == NULL) {
-        snprintf(err, errlen, "%.*s: needs a value", (int)(namelen + 2), arg);
-        return -1;
-    }
-    if (namelen == 7 && strncmp(name, "rdkafka", 7) == 0) {
-        const char *peq = strchr(value, '=');
-        if (peq == NULL) {
-            snprintf(err, errlen, "--rdkafka: expected name=value, got '%s'",
-                     value);
-            return -1;
-        }
-        return props_add(props, value, (size_t)(peq - value), peq + 1, err,
-                         errlen);
-    }
+    int rdkafka = namelen == 7 && strncmp(name, "rdkafka", 7) == 0;
     const struct config_setting *s = config_find_flag(spec, name, namelen);
-    if (s == NULL) {
+
+    /* An unknown name is the real mistake, even when no value follows. */
+    if (!rdkafka && s == NULL) {
         snprintf(err, errlen, "unknown option '%.*s' (see --help)",
                  (int)(namelen + 2), arg);
         return -1;
     }
+    if (value == NULL) {
+        snprintf(err, errlen, "%.*s: needs a value", (int)(namelen + 2), arg);
+        return -1;
+    }
+
+    *used = eq ? 0 : 1;
+    if (rdkafka)
+        return config_rdkafka_flag(props, value, err, errlen);
     return config_set(s, target, value, err, errlen);
 }
 

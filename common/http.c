@@ -233,11 +233,24 @@ void http_health_mount(struct mg_context *ctx, struct http_health *h)
     mg_set_request_handler(ctx, "/metrics", http_metrics, h);
 }
 
+/*
+ * Set while the calling thread is inside mg_start2(): civetweb reports the
+ * real cause of a failed start ("cannot bind to ...: Address already in
+ * use") only through log_message, and a plain "Failed to setup server
+ * ports" through mg_error_data, so the first message is kept for `err`.
+ */
+static _Thread_local struct buf *http_start_why;
+
 /* civetweb's own complaints, in our log format instead of its own. */
 static int http_log_message(const struct mg_connection *conn,
                             const char *message)
 {
     (void)conn;
+    if (http_start_why != NULL) {
+        if (http_start_why->len == 0)
+            buf_printf(http_start_why, "%s", message);
+        return 1;
+    }
     log_warn("civetweb: %s", message);
     return 1;
 }
@@ -250,9 +263,9 @@ struct mg_context *http_server_start(const char *listen, int threads, char *err,
                                      size_t errlen)
 {
     char nthreads[16];
-    char why[256] = "";
+    char text[128] = "";
     unsigned code = 0;
-    struct mg_error_data error = {&code, why, sizeof(why)};
+    struct mg_error_data error = {&code, text, sizeof(text)};
     const char *options[] = {
         "listening_ports",
         listen,
@@ -269,14 +282,22 @@ struct mg_context *http_server_start(const char *listen, int threads, char *err,
         NULL,
     };
     struct mg_init_data init = {&http_callbacks, NULL, options};
+    struct buf why;
 
     assert(listen != NULL && threads > 0);
     snprintf(nthreads, sizeof(nthreads), "%d", threads);
+    buf_init(&why, 512);
 
+    http_start_why = &why;
     struct mg_context *ctx = mg_start2(&init, &error);
+    http_start_why = NULL;
+
     if (ctx == NULL)
         snprintf(err, errlen, "cannot listen on %s: %s", listen,
-                 why[0] ? why : "civetweb failed to start");
+                 why.len   ? why.data
+                 : text[0] ? text
+                           : "civetweb failed to start");
+    buf_free(&why);
     return ctx;
 }
 

@@ -62,7 +62,7 @@ void log_write(enum log_level level, const char *fmt, ...)
 
     if (m < 0)
         m = 0;
-    if ((size_t)m >= sizeof(line) - n - 1) {
+    if ((size_t)m >= sizeof(line) - n) {
         n = sizeof(line) - 5;
         memcpy(line + n, "...", 3);
         n += 3;
