@@ -1,0 +1,42 @@
+/*
+ * readiness.h - whether Kafka can take records right now.
+ *
+ * A background thread creates the raw and unrouted topics (retrying
+ * until Kafka answers, so the ingest may start before its broker) and
+ * then probes their metadata every two seconds. The ingest is ready while
+ * the latest probe succeeded recently; /readyz reports it, and hooks are
+ * answered 503 at once while it is not, instead of holding a worker for
+ * the whole ack timeout.
+ */
+#ifndef HOOKBRIDGE_READINESS_H
+#define HOOKBRIDGE_READINESS_H
+
+#include <stdbool.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "metrics.h"
+
+struct readiness;
+
+struct readiness_options {
+    rd_kafka_t *rk; /* the producer; must outlive the readiness thread */
+    const char *raw_topic;
+    int raw_partitions;
+    const char *unrouted_topic;
+    struct metrics *metrics; /* registers the kafka-ready gauge */
+};
+
+/* Starts the thread. Returns NULL when it cannot. Call from main(). */
+struct readiness *readiness_start(const struct readiness_options *opt);
+
+/* True while Kafka answered a probe lately. Any thread; never blocks. */
+bool readiness_ok(struct readiness *r);
+
+/* Same as readiness_ok(), in the shape http_health wants. */
+int readiness_check(void *r);
+
+/* Stops and joins the thread (waits for a probe in progress); frees r. */
+void readiness_stop(struct readiness *r);
+
+#endif
