@@ -155,9 +155,25 @@ static int64_t retry_http_date(const char *s)
     return (int64_t)timegm(&tm);
 }
 
+/* Delta seconds over [p, end); past the cap is the cap. Returns -1 when
+ * anything but a digit is there. */
+static int64_t retry_delta_seconds(const char *p, const char *end)
+{
+    int64_t seconds = 0;
+
+    for (; p < end; p++) {
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        if (seconds <= RETRY_AFTER_MAX_S)
+            seconds = seconds * 10 + (*p - '0');
+    }
+    return seconds;
+}
+
 int64_t retry_after_parse(const char *value, int64_t now_s)
 {
-    char text[64];
+    char date[64];
+    int64_t seconds;
     size_t len;
 
     if (value == NULL)
@@ -167,27 +183,22 @@ int64_t retry_after_parse(const char *value, int64_t now_s)
     len = strlen(value);
     while (len > 0 && isspace((unsigned char)value[len - 1]))
         len--;
-    if (len == 0 || len >= sizeof(text))
+    if (len == 0)
         return -1;
-    memcpy(text, value, len);
-    text[len] = '\0';
 
-    int64_t seconds = 0;
-    if (isdigit((unsigned char)text[0])) {
-        /* Delta seconds; anything past the cap is the cap. */
-        for (const char *p = text; *p; p++) {
-            if (!isdigit((unsigned char)*p))
-                return -1;
-            if (seconds <= RETRY_AFTER_MAX_S)
-                seconds = seconds * 10 + (*p - '0');
-        }
+    if (isdigit((unsigned char)value[0])) {
+        seconds = retry_delta_seconds(value, value + len);
     } else {
-        int64_t at = retry_http_date(text);
-        if (at < 0)
+        if (len >= sizeof(date))
             return -1;
-        seconds = at > now_s ? at - now_s : 0;
+        memcpy(date, value, len);
+        date[len] = '\0';
+        int64_t at = retry_http_date(date);
+        seconds = at < 0 ? -1 : at > now_s ? at - now_s : 0;
     }
 
+    if (seconds < 0)
+        return -1;
     if (seconds > RETRY_AFTER_MAX_S)
         seconds = RETRY_AFTER_MAX_S;
     return seconds * 1000;
