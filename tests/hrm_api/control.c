@@ -114,8 +114,8 @@ static int control_object_put(struct control_req *r)
         return control_fail(r, 507, "store is full (%d objects)",
                             TESTAPI_OBJECTS_MAX);
 
-    log_info("object stored resource=%s id=%s bytes=%zu", resource, id,
-             r->in.len);
+    log_debug("object stored resource=%s id=%s bytes=%zu", resource, id,
+              r->in.len);
     buf_printf(&r->out, "{\"stored\":true}");
     return 200;
 }
@@ -163,8 +163,8 @@ static int control_object_delete(struct control_req *r)
         return control_fail(r, 507, "store is full (%d objects)",
                             TESTAPI_OBJECTS_MAX);
 
-    log_info("object %s resource=%s id=%s",
-             reply[0] ? "marked gone" : "deleted", resource, id);
+    log_debug("object %s resource=%s id=%s",
+              reply[0] ? "marked gone" : "deleted", resource, id);
     buf_printf(&r->out, "{\"was\":\"%s\",\"now\":\"%s\"}",
                control_states[before], reply[0] ? "gone" : "absent");
     return 200;

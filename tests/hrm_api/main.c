@@ -18,9 +18,13 @@
 #include "log.h"
 #include "testapi.h"
 
-/* Delayed replies hold a worker each; enough threads keep the rest served
- * while tests stall some calls on purpose. */
-enum { TESTAPI_THREADS = 64 };
+/*
+ * A delayed reply holds its worker until the delay ends, even after the
+ * client gave up and retried, and civetweb also parks a worker on each
+ * idle keep-alive connection. Threads are cheap; starving the calls a
+ * test did not mean to stall would make its results lie.
+ */
+enum { TESTAPI_THREADS = 256 };
 
 static const struct config_setting testapi_config[] = {
     {"HOOKBRIDGE_TEST_API_LISTEN", CONFIG_LISTEN, "8090", 0, 0,
