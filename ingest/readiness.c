@@ -20,6 +20,8 @@ enum {
     /* A probe older than this no longer counts, so a stuck thread cannot
      * leave the ingest ready. */
     FRESH_MS = 10000,
+    SETTLE_TRIES = 10,
+    SETTLE_PAUSE_MS = 200,
 };
 
 enum readiness_state { STATE_UNKNOWN, STATE_READY, STATE_NOT_READY };
@@ -98,20 +100,36 @@ static int readiness_probe_topic(struct readiness *r, rd_kafka_topic_t *t,
     return rc;
 }
 
+static int readiness_probe(struct readiness *r, char *err, size_t errlen)
+{
+    for (int i = 0; i < 2; i++)
+        if (readiness_probe_topic(r, r->topics[i], err, errlen))
+            return -1;
+    return 0;
+}
+
 static bool readiness_round(struct readiness *r, char *err, size_t errlen)
 {
-    if (!r->topics_ok && readiness_ensure(r, err, errlen))
-        return false;
-    r->topics_ok = true;
-
-    for (int i = 0; i < 2; i++) {
-        if (readiness_probe_topic(r, r->topics[i], err, errlen)) {
-            /* Deleted behind our back, or never there: create again. */
-            r->topics_ok = strstr(err, "missing") == NULL;
+    if (!r->topics_ok) {
+        if (readiness_ensure(r, err, errlen))
             return false;
+        r->topics_ok = true;
+
+        /* A new topic reaches every broker's metadata a moment after
+         * it is created. */
+        for (int i = 0; i < SETTLE_TRIES; i++) {
+            if (readiness_probe(r, err, errlen) == 0)
+                return true;
+            nanosleep(&(struct timespec){0, SETTLE_PAUSE_MS * 1000000L}, NULL);
         }
     }
-    return true;
+
+    if (readiness_probe(r, err, errlen) == 0)
+        return true;
+    /* Deleted behind our back: create it again next round. */
+    if (strstr(err, "missing") != NULL)
+        r->topics_ok = false;
+    return false;
 }
 
 static void readiness_note(struct readiness *r, bool ok, const char *err)

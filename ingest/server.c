@@ -63,29 +63,36 @@ static void log_safe(const char *in, char *out, size_t outlen)
     out[i] = '\0';
 }
 
+/* Answers an error and keeps its text in `n` for the request's log line.
+ * Returns `status`. */
+static int hook_fail(struct mg_connection *conn, struct notification *n,
+                     int status, const char *message, const char *headers)
+{
+    snprintf(n->error, sizeof(n->error), "%.*s", (int)sizeof(n->error) - 1,
+             message);
+    http_reply_error(conn, status, message, headers);
+    return status;
+}
+
 /* Path, method and media type; replies and returns the status on a
  * mismatch, 0 when the request may go on. */
 static int hook_check_request(struct mg_connection *conn,
-                              const struct mg_request_info *ri)
+                              const struct mg_request_info *ri,
+                              struct notification *n)
 {
-    if (strcmp(ri->local_uri, hook_path) != 0) {
-        http_reply_error(conn, 404, "no such path", NULL);
-        return 404;
-    }
-    if (strcmp(ri->request_method, "POST") != 0) {
-        http_reply_error(conn, 405, "only POST is allowed", "Allow: POST\r\n");
-        return 405;
-    }
-    if (!notification_content_type_ok(mg_get_header(conn, "Content-Type"))) {
-        http_reply_error(conn, 415, "Content-Type must be application/json",
+    if (strcmp(ri->local_uri, hook_path) != 0)
+        return hook_fail(conn, n, 404, "no such path", NULL);
+    if (strcmp(ri->request_method, "POST") != 0)
+        return hook_fail(conn, n, 405, "only POST is allowed",
+                         "Allow: POST\r\n");
+    if (!notification_content_type_ok(mg_get_header(conn, "Content-Type")))
+        return hook_fail(conn, n, 415, "Content-Type must be application/json",
                          NULL);
-        return 415;
-    }
     return 0;
 }
 
 static int hook_read_body(struct server *s, struct mg_connection *conn,
-                          struct buf *body)
+                          struct buf *body, struct notification *n)
 {
     char msg[64];
 
@@ -97,11 +104,9 @@ static int hook_read_body(struct server *s, struct mg_connection *conn,
                  s->opt.max_body);
         /* The unread rest of the body must not be taken for the next
          * request on this connection. */
-        http_reply_error(conn, 413, msg, "Connection: close\r\n");
-        return 413;
+        return hook_fail(conn, n, 413, msg, "Connection: close\r\n");
     default:
-        http_reply_error(conn, 400, "body could not be read", NULL);
-        return 400;
+        return hook_fail(conn, n, 400, "body could not be read", NULL);
     }
 }
 
@@ -128,7 +133,7 @@ static int hook_reply_stored(struct mg_connection *conn,
 }
 
 static int hook_publish(struct server *s, struct mg_connection *conn,
-                        const struct notification *n, const char *received_at)
+                        struct notification *n, const char *received_at)
 {
     struct publish_record rec = {
         .topic = n->topic,
@@ -141,10 +146,9 @@ static int hook_publish(struct server *s, struct mg_connection *conn,
     struct publish_outcome out;
     char msg[192];
 
-    if (!readiness_ok(s->opt.readiness)) {
-        http_reply_error(conn, 503, "Kafka is not reachable", s->retry_after);
-        return 503;
-    }
+    if (!readiness_ok(s->opt.readiness))
+        return hook_fail(conn, n, 503, "Kafka is not reachable",
+                         s->retry_after);
 
     switch (publish_send(s->opt.publish, &rec, &out)) {
     case PUBLISH_STORED:
@@ -161,8 +165,7 @@ static int hook_publish(struct server *s, struct mg_connection *conn,
     char key[128];
     log_safe(n->key, key, sizeof(key));
     log_warn("hook not stored key=%s error=\"%s\"", key, out.error);
-    http_reply_error(conn, 503, msg, s->retry_after);
-    return 503;
+    return hook_fail(conn, n, 503, msg, s->retry_after);
 }
 
 /* Runs one hook request; returns the status it answered. */
@@ -174,9 +177,9 @@ static int hook_serve(struct server *s, struct mg_connection *conn,
     struct timespec now;
     int status;
 
-    status = hook_check_request(conn, ri);
+    status = hook_check_request(conn, ri, n);
     if (status == 0)
-        status = hook_read_body(s, conn, body);
+        status = hook_read_body(s, conn, body, n);
     if (status != 0)
         return status;
 
