@@ -18,8 +18,9 @@
 struct fetcher;
 
 struct fetch_result {
-    long status;           /* HTTP status; 0 when no reply came */
-    const char *error;     /* why no reply (timeout, refused); else NULL */
+    long status;           /* HTTP status; 0 when no whole reply came */
+    const char *error;     /* why not (timeout, refused, too large);
+                              else NULL. With an error the body is empty */
     int timed_out;         /* non-zero when the transfer hit its timeout */
     const struct buf *body;/* the reply body (valid during the callback) */
     long retry_after_ms;   /* from Retry-After (seconds or HTTP date);
@@ -27,7 +28,11 @@ struct fetch_result {
     double seconds;        /* total transfer time */
 };
 
-/* Called from fetcher_run() once per started fetch, in its thread. */
+/*
+ * Called from fetcher_run() once per started fetch, in its thread. It may
+ * start new fetches (the finished one's slot is free again) but must not
+ * call fetcher_run() or fetcher_free().
+ */
 typedef void (*fetch_done_fn)(void *arg, const struct fetch_result *r);
 
 struct fetch_options {
@@ -48,7 +53,8 @@ struct fetcher *fetcher_new(const struct fetch_options *o, char *err,
  * Starts GET `url`; `done(arg, result)` is called exactly once later from
  * fetcher_run() (or from fetcher_free() with status 0 and error
  * "cancelled"). Returns 0, or -1 when max_parallel transfers are already
- * running (nothing started).
+ * running, the fetcher is being freed or libcurl refuses (nothing
+ * started).
  */
 int fetcher_start(struct fetcher *f, const char *url, fetch_done_fn done,
                   void *arg);

@@ -9,6 +9,12 @@
  * gap_ms plus a grace of 5% in which its call may start; the grace is
  * what a caller that wakes up a little late still gets, and it is paid
  * for by making the slot longer, not by bringing two slots closer.
+ *
+ * With one call per slot the real invariant is that any two calls of the
+ * group start at least gap_ms apart. A replica that owns the next slot as
+ * well may therefore start late in its slot, as long as its own calls
+ * keep that gap: the slot after is its own, so nobody else is near. This
+ * keeps a lone replica at its full rate even when it wakes up late.
  */
 #include "ratelimit.h"
 
@@ -29,9 +35,10 @@ struct ratelimit {
     int per_slot;     /* calls that may start in one slot */
     int total;        /* slots in one round: partitions of the topic */
     int count;        /* distinct partitions owned */
-    unsigned char
-        *owned;        /* `total` flags: slot k is ours if owned[k % total] */
+    /* `total` flags: slot k is ours when owned[k % total] is set */
+    unsigned char *owned;
     int64_t last_slot; /* the slot the last call started in */
+    int64_t last_call; /* when it started */
     int used;          /* calls started in last_slot */
     int64_t paused_until;
 };
@@ -76,6 +83,7 @@ struct ratelimit *ratelimit_new(double group_rate)
 
     ratelimit_geometry(r, group_rate);
     r->last_slot = INT64_MIN;
+    r->last_call = INT64_MIN / 2; /* far past, and gap_ms cannot overflow */
     r->paused_until = INT64_MIN;
     if (ratelimit_set_partitions(r, NULL, 1, 0) != 0) {
         free(r);
@@ -150,6 +158,40 @@ static int64_t ratelimit_next_slot(const struct ratelimit *r, int64_t slot)
     return slot + r->total;
 }
 
+/*
+ * May a call start `into` ms into `slot`? Late in the slot only when this
+ * replica also owns the next one: then no other replica's call follows
+ * closely, and the gap to our own next call is kept by last_call.
+ */
+static int ratelimit_may_start(const struct ratelimit *r, int64_t slot,
+                               int64_t into)
+{
+    if (!ratelimit_owns(r, slot))
+        return 0;
+    if (slot == r->last_slot && r->used >= r->per_slot)
+        return 0;
+    return into <= r->grace_ms ||
+           (r->per_slot == 1 && ratelimit_owns(r, slot + 1));
+}
+
+/* The earliest time from `t` on at which a call may start. */
+static int64_t ratelimit_earliest(const struct ratelimit *r, int64_t t)
+{
+    /* Each turn moves to the gap's end or to a slot start of ours; the
+     * third turn at the latest satisfies both. */
+    for (int turn = 0; turn < 4; turn++) {
+        if (r->per_slot == 1 && t < r->last_call + r->gap_ms)
+            t = r->last_call + r->gap_ms;
+
+        int64_t slot = ratelimit_floor_div(t, r->slot_ms);
+        if (ratelimit_may_start(r, slot, t - slot * r->slot_ms))
+            return t;
+        t = ratelimit_next_slot(r, slot) * r->slot_ms;
+    }
+    assert(!"a slot start of ours after the gap always qualifies");
+    return t;
+}
+
 int64_t ratelimit_acquire(struct ratelimit *r, int64_t now_ms)
 {
     assert(r != NULL);
@@ -159,18 +201,15 @@ int64_t ratelimit_acquire(struct ratelimit *r, int64_t now_ms)
     if (r->count == 0)
         return r->slot_ms * r->total; /* ask again later; nothing is ours */
 
+    int64_t at = ratelimit_earliest(r, now_ms);
+    if (at > now_ms)
+        return at - now_ms;
+
     int64_t slot = ratelimit_floor_div(now_ms, r->slot_ms);
-    int64_t into = now_ms - slot * r->slot_ms;
-    int fresh = slot != r->last_slot;
-
-    if (into <= r->grace_ms && ratelimit_owns(r, slot) &&
-        (fresh || r->used < r->per_slot)) {
-        r->used = fresh ? 1 : r->used + 1;
-        r->last_slot = slot;
-        return 0;
-    }
-
-    return ratelimit_next_slot(r, slot) * r->slot_ms - now_ms;
+    r->used = slot == r->last_slot ? r->used + 1 : 1;
+    r->last_slot = slot;
+    r->last_call = now_ms;
+    return 0;
 }
 
 void ratelimit_pause_until(struct ratelimit *r, int64_t until_ms)

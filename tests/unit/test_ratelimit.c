@@ -131,7 +131,7 @@ static int group_check(int rate, int replicas, int partitions, const int *owner)
         g.rl[i] = ratelimit_new(rate);
     }
     group_assign(&g, owner);
-    struct tally late = group_run(&g, ms, 4);
+    struct tally late = group_run(&g, ms, 60);
     failed |= late.max_in_second > rate;
 
     if (failed)
@@ -321,12 +321,32 @@ static void test_pause_holds_every_call_until_it_ends(void)
 static void test_caller_too_late_for_its_slot_waits_for_the_next(void)
 {
     struct ratelimit *r = ratelimit_new(5); /* slots of 210 ms */
-    int64_t slot = (t0 / 210 + 1) * 210;
+    int32_t mine[] = {0, 2};
+    int64_t round = (t0 / (210 * 4) + 1) * (210 * 4);
 
-    CHECK_INT_EQ(ratelimit_acquire(r, slot + 11), 210 - 11);
-    CHECK_INT_EQ(ratelimit_acquire(r, slot + 210 + 3), 0);
-    /* The slot is spent: the next call waits for the one after. */
-    CHECK_INT_EQ(ratelimit_acquire(r, slot + 210 + 4), 210 - 4);
+    /* Slot 1 belongs to another replica: slot 0 ends its grace early. */
+    CHECK_INT_EQ(ratelimit_set_partitions(r, mine, 2, 4), 0);
+    CHECK_INT_EQ(ratelimit_acquire(r, round + 11), 2 * 210 - 11);
+    CHECK_INT_EQ(ratelimit_acquire(r, round + 2 * 210 + 3), 0);
+    /* The slot is spent: the next call waits for the next slot of ours. */
+    CHECK_INT_EQ(ratelimit_acquire(r, round + 4 * 210 - 1), 1);
+    ratelimit_free(r);
+}
+
+static void test_lone_replica_that_wakes_late_keeps_its_rate(void)
+{
+    struct ratelimit *r = ratelimit_new(5);
+    int64_t now = t0 + 150;
+    int started = 0;
+
+    /* Always 60 ms late, far past the grace: the gap keeps the pace. */
+    while (now < t0 + 20000) {
+        int64_t wait = ratelimit_acquire(r, now);
+
+        started += wait == 0;
+        now += wait == 0 ? 0 : wait + 60;
+    }
+    CHECK(started >= 70);
     ratelimit_free(r);
 }
 
@@ -352,4 +372,5 @@ CHECK_MAIN(test_group_never_starts_more_than_the_rate_in_any_second,
            test_describe_reports_calls_per_round_of_slots,
            test_pause_holds_every_call_until_it_ends,
            test_caller_too_late_for_its_slot_waits_for_the_next,
+           test_lone_replica_that_wakes_late_keeps_its_rate,
            test_slots_of_other_partitions_are_left_alone)
