@@ -18,14 +18,14 @@
 struct fetcher;
 
 struct fetch_result {
-    long status;           /* HTTP status; 0 when no whole reply came */
-    const char *error;     /* why not (timeout, refused, too large);
-                              else NULL. With an error the body is empty */
-    int timed_out;         /* non-zero when the transfer hit its timeout */
-    const struct buf *body;/* the reply body (valid during the callback) */
-    long retry_after_ms;   /* from Retry-After (seconds or HTTP date);
-                              -1 when absent or unreadable */
-    double seconds;        /* total transfer time */
+    long status;            /* HTTP status; 0 when no whole reply came */
+    const char *error;      /* why not (timeout, refused, too large);
+                               else NULL. With an error the body is empty */
+    int timed_out;          /* non-zero when the transfer hit its timeout */
+    const struct buf *body; /* the reply body (valid during the callback) */
+    long retry_after_ms;    /* from Retry-After (seconds or HTTP date);
+                               -1 when absent or unreadable */
+    double seconds;         /* total transfer time */
 };
 
 /*
@@ -36,10 +36,10 @@ struct fetch_result {
 typedef void (*fetch_done_fn)(void *arg, const struct fetch_result *r);
 
 struct fetch_options {
-    const char *apikey;   /* sent as the "apikey" header; never logged */
-    int max_parallel;     /* transfers at once (1..64) */
-    long timeout_ms;      /* whole-transfer limit */
-    size_t max_body;      /* replies larger than this fail the fetch */
+    const char *apikey; /* sent as the "apikey" header; never logged */
+    int max_parallel;   /* transfers at once (1..64) */
+    long timeout_ms;    /* whole-transfer limit */
+    size_t max_body;    /* replies larger than this fail the fetch */
 };
 
 /*
