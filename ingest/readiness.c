@@ -53,11 +53,6 @@ bool readiness_ok(struct readiness *r)
            now_ms() - atomic_load(&r->ok_at_ms) < FRESH_MS;
 }
 
-int readiness_check(void *r)
-{
-    return readiness_ok(r);
-}
-
 static double readiness_gauge(void *r)
 {
     return readiness_ok(r) ? 1.0 : 0.0;

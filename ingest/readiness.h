@@ -33,9 +33,6 @@ struct readiness *readiness_start(const struct readiness_options *opt);
 /* True while Kafka answered a probe lately. Any thread; never blocks. */
 bool readiness_ok(struct readiness *r);
 
-/* Same as readiness_ok(), in the shape http_health wants. */
-int readiness_check(void *r);
-
 /* Stops and joins the thread (waits for a probe in progress); frees r. */
 void readiness_stop(struct readiness *r);
 

@@ -31,7 +31,9 @@ struct server {
     struct http_health health;
     struct metric *requests[HOOK_NSTATUS];
     atomic_long in_flight;
+    atomic_bool draining;
     char retry_after[48];
+    char retry_close[80];
 };
 
 static double server_in_flight(void *arg)
@@ -39,6 +41,15 @@ static double server_in_flight(void *arg)
     struct server *s = arg;
 
     return (double)atomic_load(&s->in_flight);
+}
+
+/* Ready while Kafka is and the server is not shutting down, so a load
+ * balancer stops sending before the port closes. */
+static int server_ready(void *arg)
+{
+    struct server *s = arg;
+
+    return !atomic_load(&s->draining) && readiness_ok(s->opt.readiness);
 }
 
 static void server_count(struct server *s, int status)
@@ -177,6 +188,9 @@ static int hook_serve(struct server *s, struct mg_connection *conn,
     struct timespec now;
     int status;
 
+    if (atomic_load(&s->draining))
+        return hook_fail(conn, n, 503, "shutting down", s->retry_close);
+
     status = hook_check_request(conn, ri, n);
     if (status == 0)
         status = hook_read_body(s, conn, body, n);
@@ -286,8 +300,11 @@ struct server *server_start(const struct server_options *opt, char *err,
         abort();
     s->opt = *opt;
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->draining, false);
     snprintf(s->retry_after, sizeof(s->retry_after), "Retry-After: %d\r\n",
              (opt->ack_timeout_ms + 999) / 1000);
+    snprintf(s->retry_close, sizeof(s->retry_close), "%sConnection: close\r\n",
+             s->retry_after);
     server_metrics(s, opt->metrics);
 
     s->ctx = server_listen(s, err, errlen);
@@ -298,8 +315,8 @@ struct server *server_start(const struct server_options *opt, char *err,
         return NULL;
     }
 
-    s->health.ready = readiness_check;
-    s->health.ready_arg = opt->readiness;
+    s->health.ready = server_ready;
+    s->health.ready_arg = s;
     s->health.metrics = opt->metrics;
     mg_set_request_handler(s->ctx, hook_path, hook_handle, s);
     http_health_mount(s->ctx, &s->health);
@@ -307,10 +324,29 @@ struct server *server_start(const struct server_options *opt, char *err,
     return s;
 }
 
+/* civetweb drops replies still being written once mg_stop() begins, so
+ * requests in flight are let finish first. */
+static void server_drain(struct server *s, int timeout_ms)
+{
+    struct timespec pause = {0, 10 * 1000000L};
+    int waited = 0;
+
+    atomic_store(&s->draining, true);
+    while (atomic_load(&s->in_flight) > 0 && waited < timeout_ms) {
+        nanosleep(&pause, NULL);
+        waited += 10;
+    }
+    if (atomic_load(&s->in_flight) > 0)
+        log_warn("requests still open at shutdown count=%ld",
+                 atomic_load(&s->in_flight));
+}
+
 void server_stop(struct server *s)
 {
     if (s == NULL)
         return;
+
+    server_drain(s, s->opt.ack_timeout_ms + 1000);
     mg_stop(s->ctx);
     free(s);
 }

@@ -39,8 +39,9 @@ struct server *server_start(const struct server_options *opt, char *err,
                             size_t errlen);
 
 /*
- * Stops accepting, waits for every request in progress to be answered,
- * and frees the server. Call from main().
+ * Answers new hooks 503 and /readyz 503, waits (up to the ack timeout and
+ * a second) for the hooks in progress to be answered, then closes the
+ * port and frees the server. Call from main().
  */
 void server_stop(struct server *s);
 
