@@ -27,7 +27,9 @@ struct consumer {
     int assigned;
     int total;
     int paused;
-    int down; /* all brokers unreachable, per librdkafka */
+    int down;     /* all brokers unreachable, per librdkafka */
+    int32_t *ids; /* the assigned partitions, `assigned` of them */
+    int capids;
 };
 
 int consume_conf_defaults(rd_kafka_conf_t *conf, const char *const *pairs,
@@ -63,6 +65,38 @@ static int consume_partition_count(rd_kafka_t *rk, const char *topic)
     return n;
 }
 
+/* Keeps the id list in step with the assignment. */
+static void consume_ids_add(struct consumer *c,
+                            const rd_kafka_topic_partition_list_t *ps)
+{
+    int need = c->assigned + ps->cnt;
+
+    if (need > c->capids) {
+        int32_t *ids = realloc(c->ids, (size_t)need * sizeof(*ids));
+        if (ids == NULL)
+            abort(); /* a few bytes per partition, at assignment time */
+        c->ids = ids;
+        c->capids = need;
+    }
+    for (int i = 0; i < ps->cnt; i++)
+        c->ids[c->assigned++] = ps->elems[i].partition;
+}
+
+static void consume_ids_remove(struct consumer *c,
+                               const rd_kafka_topic_partition_list_t *ps)
+{
+    int kept = 0;
+
+    for (int i = 0; i < c->assigned; i++) {
+        int gone = 0;
+        for (int k = 0; k < ps->cnt; k++)
+            gone |= ps->elems[k].partition == c->ids[i];
+        if (!gone)
+            c->ids[kept++] = c->ids[i];
+    }
+    c->assigned = kept;
+}
+
 static void consume_assign(struct consumer *c,
                            rd_kafka_topic_partition_list_t *ps)
 {
@@ -71,7 +105,7 @@ static void consume_assign(struct consumer *c,
 
     if (total > 0)
         c->total = total;
-    c->assigned += ps->cnt;
+    consume_ids_add(c, ps);
     c->hooks.assigned(c->hooks.arg, ps);
     error = rd_kafka_incremental_assign(c->rk, ps);
     if (error != NULL) {
@@ -89,9 +123,7 @@ static void consume_revoke(struct consumer *c,
     int lost = rd_kafka_assignment_lost(c->rk);
     rd_kafka_error_t *error;
 
-    c->assigned -= ps->cnt;
-    if (c->assigned < 0)
-        c->assigned = 0;
+    consume_ids_remove(c, ps);
     c->hooks.revoked(c->hooks.arg, ps, lost);
     error = rd_kafka_incremental_unassign(c->rk, ps);
     if (error != NULL) {
@@ -282,6 +314,12 @@ int consumer_assigned(const struct consumer *c)
     return c->assigned;
 }
 
+int consumer_partitions(const struct consumer *c, const int32_t **ids)
+{
+    *ids = c->ids;
+    return c->assigned;
+}
+
 int consumer_total_partitions(const struct consumer *c)
 {
     return c->total > 0 ? c->total : 0;
@@ -383,6 +421,7 @@ void consumer_close(struct consumer *c)
         return;
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
+    free(c->ids);
     free(c);
 }
 

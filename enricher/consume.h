@@ -68,6 +68,10 @@ int consumer_reachable(struct consumer *c, int timeout_ms);
 int consumer_assigned(const struct consumer *c);
 int consumer_total_partitions(const struct consumer *c);
 
+/* The assigned partition ids (valid until the next poll); returns how
+ * many. */
+int consumer_partitions(const struct consumer *c, const int32_t **ids);
+
 /*
  * Commits each assigned partition's committable offset that moved past
  * the last commit (`only`, when non-NULL, limits it to those

@@ -108,16 +108,29 @@ struct pipeline {
     int64_t auth_probe_ms;
     int backlog_paused;
     int rate_blocked;
+    int64_t rate_next_ms; /* when a blocked fetch may try again */
     uint64_t rng;
     int64_t last_commit_ms, last_tick_ms;
 };
 
-static int64_t now_ms(void)
+static int64_t clock_ms(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+/* The rate limiter's slots line up across replicas only on the wall
+ * clock (ratelimit.h). */
+static int64_t wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
 }
 
 /* ---- epochs ---- */
@@ -433,7 +446,7 @@ static void answer_result(struct pipeline *p, struct fold_entry *e,
                            ? r->retry_after_ms
                            : retry_backoff_ms(e->attempts, p->s->api_backoff_ms,
                                               PIPE_BACKOFF_CAP_MS, &p->rng);
-        ratelimit_pause_until(p->rate, now + wait);
+        ratelimit_pause_until(p->rate, wall_ms() + wait);
         answer_retry(p, e, j, now + wait, what);
         break;
     }
@@ -533,10 +546,13 @@ static int pipeline_may_fetch(struct pipeline *p, int64_t now)
     if (p->auth_paused &&
         (now < p->auth_probe_ms || fetcher_active(p->fetcher) > 0))
         return 0;
-    if (ratelimit_acquire(p->rate, now) > 0) {
+    int64_t wait = ratelimit_acquire(p->rate, wall_ms());
+    if (wait > 0) {
         if (!p->rate_blocked)
             metric_inc(p->m.rate_waits);
         p->rate_blocked = 1;
+        /* Waking right at the slot start keeps calls a full slot apart. */
+        p->rate_next_ms = now + wait;
         return 0;
     }
     p->rate_blocked = 0;
@@ -791,7 +807,11 @@ static void pipeline_share(struct pipeline *p, const char *what,
     int calls;
     int64_t window;
 
-    ratelimit_set_share(p->rate, assigned, total);
+    const int32_t *ids;
+    int n = consumer_partitions(p->consumer, &ids);
+
+    if (ratelimit_set_partitions(p->rate, ids, n, total) != 0)
+        log_warn("out of memory for the rate share; keeping the last one");
     ratelimit_describe(p->rate, &calls, &window);
     for (int i = 0; i < ps->cnt && used + 12 < sizeof(list); i++)
         used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",

@@ -33,9 +33,9 @@ KINDS = {
 class World:
     """One test's topics, group and catalog."""
 
-    def __init__(self, tmp_path, raw_partitions=1):
+    def __init__(self, tmp_path, raw_partitions=1, raw_topic=None):
         tag = hbtest.unique_topic("enr")
-        self.raw_topic = f"{tag}-raw"
+        self.raw_topic = raw_topic or f"{tag}-raw"
         self.dlq_topic = f"{tag}-dlq"
         self.state_topic = f"{tag}-state"
         self.group = hbtest.unique_group("enricher")
@@ -47,7 +47,8 @@ class World:
         self.catalog_path = os.path.join(str(tmp_path), f"{tag}-catalog.json")
         with open(self.catalog_path, "w", encoding="utf-8") as f:
             json.dump(catalog, f)
-        hbtest.create_topic(self.raw_topic, partitions=raw_partitions)
+        if raw_topic is None:
+            hbtest.create_topic(self.raw_topic, partitions=raw_partitions)
 
     def topic(self, kind):
         """The downstream topic of `kind` in this world."""
