@@ -36,6 +36,11 @@ static cJSON *body_parse(const char *body, size_t len, struct notification *n)
     const char *end = NULL;
     cJSON *root;
 
+    /* JSON has no raw NUL; cJSON would cut strings at one. */
+    if (memchr(body, '\0', len) != NULL) {
+        verdict_error(n, 400, "body", "is not valid JSON");
+        return NULL;
+    }
     if (!json_utf8_ok(body, len)) {
         verdict_error(n, 400, "body", "is not valid UTF-8");
         return NULL;
@@ -158,7 +163,7 @@ static int strip_user_data(const struct notification_rules *rules,
     buf_init(&n->value, len + 1);
     if (json_remove_member(body, len, rules->catalog->user_data_field,
                            &n->value) < 0)
-        return verdict_error(n, 400, "body", "is not a JSON object");
+        return verdict_error(n, 400, "body", "is not valid JSON");
     return 0;
 }
 
@@ -173,8 +178,10 @@ int notification_judge(const struct notification_rules *rules, const char *body,
     if (root == NULL)
         return n->status;
 
-    if (check_user_data(rules, root, n) || route(rules, root, n) ||
-        strip_user_data(rules, body, len, n))
+    /* Cutting out the user data is also the last syntax check, so it
+     * comes before the checks that read fields. */
+    if (strip_user_data(rules, body, len, n) ||
+        check_user_data(rules, root, n) || route(rules, root, n))
         goto done;
 
     n->event_type = strdup(
@@ -185,6 +192,11 @@ int notification_judge(const struct notification_rules *rules, const char *body,
     n->status = 200;
 
 done:
+    if (n->status != 200) {
+        notification_free(n);
+        n->topic = NULL;
+        n->event = NULL;
+    }
     cJSON_Delete(root);
     return n->status;
 }

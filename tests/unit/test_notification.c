@@ -347,6 +347,16 @@ static void test_bodies_that_are_not_json_objects_are_400(void)
     check_rejected("{\"a\":\"\xff\"}", 400, "body is not valid UTF-8");
     check_rejected("{\"a\":\"\xed\xa0\x80\"}", 400, "body is not valid UTF-8");
     check_rejected("{\"a\":\"\xc0\xaf\"}", 400, "body is not valid UTF-8");
+
+    struct notification n;
+    const char nul[] = "{\"EventType\":\"X\",\"UserData\":\"k1\0\"}";
+    setup();
+    CHECK_INT_EQ(notification_judge(&rules, nul, sizeof(nul) - 1, &n), 400);
+    CHECK_STR_EQ(n.error, "body is not valid JSON");
+    notification_free(&n);
+    /* Form feed is not JSON white space, though cJSON allows it. */
+    check_rejected("{\"EventType\":\"X\",\f\"UserData\":\"k1\"}", 400,
+                   "body is not valid JSON");
 }
 
 static void test_a_body_with_trailing_white_space_is_fine(void)
