@@ -1,6 +1,7 @@
 """hookbridge-ingest under operating conditions: Kafka away or slow,
 readiness, metrics, key rotation, and shutdown with requests in flight."""
 
+import json
 import re
 import socket
 import threading
@@ -227,3 +228,18 @@ def test_sigterm_lets_requests_in_flight_finish_with_200_and_exits_0(
     assert sorted(r.key for r in records) == sorted(
         f"candidate:{i}" for i in ids)
     assert re.search(r"stopping signal=SIGTERM", svc.log_text())
+
+
+def test_the_default_body_limit_is_64_kib_exactly(service_factory, brokers):
+    svc = start_ingest(service_factory, brokers, secret="k")
+    ident = hbtest.unique_id()
+    base = json.dumps(notification(CandidateId=ident, secret="k", Pad=""))
+    pad = "p" * (65536 - len(base))
+    at_limit = base.replace('"Pad": ""', f'"Pad": "{pad}"')
+    assert len(at_limit) == 65536
+
+    assert post(svc, at_limit).status_code == 200
+    resp = post(svc, at_limit.replace('"Pad": "', '"Pad": "p'))
+    assert resp.status_code == 413
+    assert "65536" in resp.json()["error"]
+    assert svc.stop() == 0
