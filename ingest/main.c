@@ -297,9 +297,10 @@ int main(int argc, char **argv)
     log_info("stopping signal=%s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rc = 0;
 
-done:
+done:;
+    bool served = app.server != NULL;
     app_free(&app);
-    if (rc == 0 && app.server != NULL)
+    if (rc == 0 && served)
         log_info("stopped");
     return rc;
 }
