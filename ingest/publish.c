@@ -26,6 +26,7 @@ struct publish {
     int ack_timeout_ms;
     pthread_t poller;
     atomic_bool stopping;
+    atomic_bool fatal;
     struct metric *latency;
     struct metric *errors;
 };
@@ -113,7 +114,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[256];
         rd_kafka_fatal_error(rk, why, sizeof(why));
-        log_error("producer failed for good, every hook will get 503 "
+        atomic_store(&p->fatal, true);
+        log_error("producer failed for good, hooks and /readyz answer 503 "
+                  "until a restart "
                   "error=\"%s\"",
                   why);
         return;
@@ -206,6 +209,7 @@ struct publish *publish_new(const struct publish_options *opt, char *err,
         abort();
     p->ack_timeout_ms = opt->ack_timeout_ms;
     atomic_init(&p->stopping, false);
+    atomic_init(&p->fatal, false);
 
     conf = publish_conf(opt, p, err, errlen);
     if (conf == NULL)
@@ -228,6 +232,11 @@ struct publish *publish_new(const struct publish_options *opt, char *err,
 fail:
     free(p);
     return NULL;
+}
+
+bool publish_usable(struct publish *p)
+{
+    return !atomic_load(&p->fatal);
 }
 
 rd_kafka_t *publish_handle(struct publish *p)

@@ -11,6 +11,7 @@
 #ifndef HOOKBRIDGE_PUBLISH_H
 #define HOOKBRIDGE_PUBLISH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,12 @@ rd_kafka_t *publish_handle(struct publish *p);
 enum publish_result publish_send(struct publish *p,
                                  const struct publish_record *r,
                                  struct publish_outcome *out);
+
+/*
+ * False once the producer has hit a fatal error (its idempotence state is
+ * lost) and can store nothing more; a restart is needed. Any thread.
+ */
+bool publish_usable(struct publish *p);
 
 /*
  * Waits up to the ack timeout for records still queued, stops the

@@ -49,7 +49,8 @@ static int server_ready(void *arg)
 {
     struct server *s = arg;
 
-    return !atomic_load(&s->draining) && readiness_ok(s->opt.readiness);
+    return !atomic_load(&s->draining) && readiness_ok(s->opt.readiness) &&
+           publish_usable(s->opt.publish);
 }
 
 static void server_count(struct server *s, int status)
@@ -157,8 +158,8 @@ static int hook_publish(struct server *s, struct mg_connection *conn,
     struct publish_outcome out;
     char msg[192];
 
-    if (!readiness_ok(s->opt.readiness))
-        return hook_fail(conn, n, 503, "Kafka is not reachable",
+    if (!readiness_ok(s->opt.readiness) || !publish_usable(s->opt.publish))
+        return hook_fail(conn, n, 503, "Kafka is not available",
                          s->retry_after);
 
     switch (publish_send(s->opt.publish, &rec, &out)) {
