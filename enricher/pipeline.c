@@ -338,7 +338,8 @@ static void answer_publish(struct pipeline *p, struct fold_entry *e,
         return;
     }
 
-    const char *id = strchr(e->key, ':') + 1;
+    /* The ticket's copy of the key: finishing may free the entry. */
+    const char *id = strchr(t->key, ':') + 1;
     fold_finish(p->fold, e, NULL, 0, &freed);
     if (pipeline_produce_ready(p) != 0 ||
         publish_object(p->pub, kind, id, value, len, &ce, t) != 0) {
