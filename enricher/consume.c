@@ -189,9 +189,13 @@ static rd_kafka_conf_t *consume_conf(const struct enricher_settings *s,
         "cooperative-sticky",
         "isolation.level",
         "read_committed",
-        /* The prefetch queue is the largest memory user otherwise. */
+        /* The prefetch queue and the fetch responses would otherwise be
+         * the largest memory users; notifications wait in the fold, not
+         * in the queue. */
         "queued.max.messages.kbytes",
-        "8192",
+        "2048",
+        "fetch.max.bytes",
+        "4194304",
         NULL,
     };
     rd_kafka_conf_t *conf =

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { FOLD_BUCKETS_MIN = 1024, FOLD_OFFSETS_MIN = 2 };
+enum { FOLD_BUCKETS_MIN = 1024, FOLD_OFFSETS_MIN = 4 };
 
 struct fold {
     int64_t window_ms;
@@ -66,7 +66,8 @@ struct fold *fold_new(int64_t window_ms)
 static void fold_entry_free(struct fold_entry *e)
 {
     free(e->raw);
-    free(e->offsets);
+    if (e->offsets != &e->offset0)
+        free(e->offsets);
     free(e);
 }
 
@@ -195,12 +196,9 @@ static struct fold_entry *fold_entry_new(const struct fold_input *in)
 
     if (e == NULL)
         return NULL;
-    e->offsets = malloc(FOLD_OFFSETS_MIN * sizeof(*e->offsets));
-    if (e->offsets == NULL) {
-        free(e);
-        return NULL;
-    }
-    e->capoffsets = FOLD_OFFSETS_MIN;
+    /* Most keys hold one offset: it lives in the entry itself. */
+    e->offsets = &e->offset0;
+    e->capoffsets = 1;
     e->heap_index = -1;
     e->last_begin_ms = -1;
     e->partition = in->partition;
@@ -212,10 +210,14 @@ static struct fold_entry *fold_entry_new(const struct fold_input *in)
 static int fold_offsets_push(struct fold_entry *e, int64_t offset)
 {
     if (e->noffsets == e->capoffsets) {
-        uint32_t cap = e->capoffsets * 2;
-        int64_t *o = realloc(e->offsets, cap * sizeof(*o));
+        uint32_t cap = e->capoffsets < FOLD_OFFSETS_MIN ? FOLD_OFFSETS_MIN
+                                                        : e->capoffsets * 2;
+        int inline_now = e->offsets == &e->offset0;
+        int64_t *o = realloc(inline_now ? NULL : e->offsets, cap * sizeof(*o));
         if (o == NULL)
             return -1;
+        if (inline_now)
+            o[0] = e->offset0;
         e->offsets = o;
         e->capoffsets = cap;
     }

@@ -35,6 +35,7 @@ struct fold_entry {
     const struct catalog_event *event; /* newest: kind, action, type */
     unsigned char *raw;                /* newest raw record (fold_raw) */
     int64_t *offsets;                  /* raw offsets not yet answered */
+    int64_t offset0;                   /* storage while there is one */
     int64_t pending_since_ms;          /* first unanswered notification */
     int64_t due_ms;                    /* when pending: start then */
     int64_t last_begin_ms;             /* last fetch start; -1 for none */
