@@ -109,6 +109,8 @@ struct pipeline {
     int backlog_paused;
     int rate_blocked;
     int64_t rate_next_ms; /* when a blocked fetch may try again */
+    int64_t last_call_ms; /* wall clock of this replica's last call */
+    int64_t min_gap_ms;   /* between two of its calls, see may_fetch */
     uint64_t rng;
     int64_t last_commit_ms, last_tick_ms;
 };
@@ -547,7 +549,18 @@ static int pipeline_may_fetch(struct pipeline *p, int64_t now)
     if (p->auth_paused &&
         (now < p->auth_probe_ms || fetcher_active(p->fetcher) > 0))
         return 0;
-    int64_t wait = ratelimit_acquire(p->rate, wall_ms());
+    /* The limiter lets one replica's calls start exactly 1/rate apart;
+     * the API sees them with a few ms of network jitter, which can put
+     * rate + 1 calls inside one second. Below 20 calls/s (one call per
+     * slot) a 5% margin between this replica's own calls prevents it. */
+    int64_t wall = wall_ms();
+    int64_t wait = 0;
+    if (p->s->api_rate < 20 && wall < p->last_call_ms + p->min_gap_ms)
+        wait = p->last_call_ms + p->min_gap_ms - wall;
+    if (wait == 0)
+        wait = ratelimit_acquire(p->rate, wall);
+    if (wait == 0)
+        p->last_call_ms = wall;
     if (wait > 0) {
         if (!p->rate_blocked)
             metric_inc(p->m.rate_waits);
@@ -1004,6 +1017,7 @@ struct pipeline *pipeline_new(const struct enricher_settings *s,
     p->rng = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)p << 16) ^ 1;
     atomic_init(&p->ready_kafka, 0);
     atomic_init(&p->ready_auth, 1);
+    p->min_gap_ms = (1050 + s->api_rate - 1) / s->api_rate;
     pipeline_metrics_init(&p->m, m);
     if (pipeline_parts(p, props, err, errlen) != 0)
         goto fail;
