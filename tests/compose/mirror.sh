@@ -78,6 +78,7 @@ quickstart_block() {
   local name="$1" file="$ROOT/README.md"
   grep -q "<!-- quickstart:$name -->" "$file" 2>/dev/null ||
     file="$ROOT/docker/QUICKSTART.md.part"
+  # shellcheck disable=SC2016 # the backticks are the fence, not a command
   sed -n "/<!-- quickstart:$name -->/,/<!-- \/quickstart:$name -->/p" \
     "$file" | sed -n '/^```/,/^```/p' | sed '/^```/d'
 }
@@ -202,7 +203,6 @@ main() {
   printf '%s\n' "$post" >"$WORK/post.sh"
   (cd "$ROOT" && bash -euo pipefail "$WORK/post.sh") ||
     die "the quickstart's curl command failed"
-  echo
   say "running the quickstart's kcat"
   read_candidate "$read_block" "$WORK/read.out"
   cat "$WORK/read.out"

@@ -98,7 +98,12 @@ def start_order(services, programs):
                 visit(dep)
         order.append(name)
 
-    for name in sorted(programs):
+    # Services that need no other program go first: the ingest creates the
+    # raw topic that the enricher then consumes.
+    def program_deps(name):
+        return sum(dep in programs for dep in services[name].get("depends_on", {}))
+
+    for name in sorted(programs, key=lambda n: (program_deps(n), n)):
         visit(name)
     return order
 
