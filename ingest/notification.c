@@ -31,13 +31,30 @@ static int verdict_error(struct notification *n, int status,
     return status;
 }
 
+/*
+ * JSON allows no raw control character but tab, LF and CR, and those only
+ * between tokens. cJSON takes any of them as white space (and cuts strings
+ * at a NUL), while the scanner that cuts out the user data does not: if
+ * the two read one body differently, the published value could lose
+ * members or stop being JSON.
+ */
+static bool body_has_raw_control(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)body[i];
+
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return true;
+    }
+    return false;
+}
+
 static cJSON *body_parse(const char *body, size_t len, struct notification *n)
 {
     const char *end = NULL;
     cJSON *root;
 
-    /* JSON has no raw NUL; cJSON would cut strings at one. */
-    if (memchr(body, '\0', len) != NULL) {
+    if (body_has_raw_control(body, len)) {
         verdict_error(n, 400, "body", "is not valid JSON");
         return NULL;
     }

@@ -357,6 +357,11 @@ static void test_bodies_that_are_not_json_objects_are_400(void)
     /* Form feed is not JSON white space, though cJSON allows it. */
     check_rejected("{\"EventType\":\"X\",\f\"UserData\":\"k1\"}", 400,
                    "body is not valid JSON");
+    /* Before a value, cJSON skips it too, but the user data scanner would
+     * read it as the start of a number and cut the value short. */
+    check_rejected("{\"EventType\":\x19\"CandidateUpdated\",\"CandidateId\":"
+                   "1,\"UserData\":\"k1\"}",
+                   400, "body is not valid JSON");
 }
 
 static void test_a_body_with_trailing_white_space_is_fine(void)
