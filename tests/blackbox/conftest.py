@@ -43,7 +43,9 @@ def service_factory(request, tmp_path):
     start() launches a Service (program is a name from the build directory
     such as "hookbridge-ingest", or a path) and returns it running. Every
     service is killed when the test ends, pass or fail; after a failure
-    the tail of each service's log is printed with the test's output.
+    the tail of each service's log is printed with the test's output. A
+    service whose log holds a sanitizer report fails the test, even one
+    the test never stopped itself.
     """
     services = []
 
@@ -58,11 +60,18 @@ def service_factory(request, tmp_path):
 
     failed = any(getattr(getattr(request.node, f"report_{when}", None),
                          "failed", False) for when in ("setup", "call"))
+    reports = []
     for svc in services:
         code = svc.kill()
         if failed:
             print(f"\n--- {svc.name} (pid {svc.pid}, exit {code}), "
                   f"log {svc.log_path}:\n{svc.log_tail(60)}")
+        report = svc.sanitizer_report()
+        if report is not None:
+            reports.append(f"--- {svc.name}, log {svc.log_path}:\n{report}")
+    if reports:
+        pytest.fail("sanitizer report from a service under test:\n"
+                    + "\n".join(reports), pytrace=False)
 
 
 @pytest.fixture

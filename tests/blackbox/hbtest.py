@@ -43,6 +43,13 @@ class HarnessError(Exception):
     """The test environment or a service under test misbehaved."""
 
 
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find
+# something in a sanitizer build (-DHOOKBRIDGE_SANITIZE=ON). Such a report
+# is a defect even when the program went on to answer correctly.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:")
+
+
 def _require_env(name, hint):
     value = os.environ.get(name)
     if not value:
@@ -226,6 +233,15 @@ class Service:
         """Return the last `lines` lines of the log."""
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def sanitizer_report(self):
+        """Return the log from the first sanitizer report on, or None."""
+        text = self.log_text()
+        starts = [text.find(m) for m in SANITIZER_MARKERS if m in text]
+        if not starts:
+            return None
+        start = text.rfind("\n", 0, min(starts)) + 1
+        return "\n".join(text[start:].splitlines()[:60])
+
     def _fail(self, what):
         raise HarnessError(f"{self.name} {what}; log {self.log_path}:\n"
                            f"{self.log_tail()}")
@@ -272,7 +288,9 @@ class Service:
         """Send `sig` and return the exit code once the process exits.
 
         A process that outlives `timeout` is killed and HarnessError raised:
-        not exiting on SIGTERM is a defect the test must see.
+        not exiting on SIGTERM is a defect the test must see. So is a
+        sanitizer report in the log (a leak found at exit, say), whatever
+        the exit code.
         """
         if self.proc is None:
             raise HarnessError(f"{self.name} was never started")
@@ -282,6 +300,10 @@ class Service:
         if code is None:
             self.kill()
             self._fail(f"ignored signal {sig} for {timeout}s and was killed")
+        report = self.sanitizer_report()
+        if report is not None:
+            raise HarnessError(f"{self.name} exited {code} with a sanitizer "
+                               f"report; log {self.log_path}:\n{report}")
         return code
 
     def kill(self):
