@@ -69,7 +69,7 @@ static const struct config_setting settings_table[] = {
      "largest accepted request body in bytes"},
     {"HOOKBRIDGE_ACK_TIMEOUT_MS", CONFIG_INT, "5000", 100, 300000,
      S(ack_timeout_ms), "how long a hook waits for Kafka before 503"},
-    {"HOOKBRIDGE_HTTP_THREADS", CONFIG_INT, "64", 1, 4096, S(http_threads),
+    {"HOOKBRIDGE_HTTP_THREADS", CONFIG_INT, "256", 1, 4096, S(http_threads),
      "HTTP worker threads; each open connection holds one"},
     {"HOOKBRIDGE_REQUEST_TIMEOUT_MS", CONFIG_INT, "10000", 100, 3600000,
      S(request_timeout_ms), "drop a connection idle this long mid-request"},
