@@ -71,13 +71,10 @@ check_ports() {
       "and 9092 and the README's commands use them; stop what holds them"
 }
 
-# The fenced code between <!-- quickstart:NAME --> and its closing marker.
-# README.md is the source; until it carries the markers, the proposed
-# section in docker/QUICKSTART.md.part stands in for it.
+# The fenced code between <!-- quickstart:NAME --> and its closing marker
+# in README.md, so that what is checked is what a user copies.
 quickstart_block() {
   local name="$1" file="$ROOT/README.md"
-  grep -q "<!-- quickstart:$name -->" "$file" 2>/dev/null ||
-    file="$ROOT/docker/QUICKSTART.md.part"
   # shellcheck disable=SC2016 # the backticks are the fence, not a command
   sed -n "/<!-- quickstart:$name -->/,/<!-- \/quickstart:$name -->/p" \
     "$file" | sed -n '/^```/,/^```/p' | sed '/^```/d'
