@@ -260,7 +260,7 @@ static void config_help(const struct config_spec *spec, FILE *out)
         fprintf(out, "      %s (default: %s)\n", s->help,
                 s->def ? s->def : "none");
     }
-    fprintf(out, "  --rdkafka NAME=VALUE       HOOKBRIDGE_RDKAFKA_NAME\n"
+    fprintf(out, "  --rdkafka NAME=VALUE     HOOKBRIDGE_RDKAFKA_NAME\n"
                  "      any librdkafka property, passed through; in the "
                  "variable name '_' stands for '.'\n"
                  "  --help, --version\n");

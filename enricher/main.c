@@ -33,7 +33,7 @@ static const struct config_setting enricher_table[] = {
     SETTING("HOOKBRIDGE_KAFKA_BROKERS", CONFIG_STRING, "localhost:9092", 0, 0,
             brokers, "Kafka bootstrap servers"),
     SETTING("HOOKBRIDGE_CATALOG", CONFIG_STRING, NULL, 0, 0, catalog,
-            "Event catalog JSON file (built-in HR Manager catalog if unset)"),
+            "Event catalog JSON file; unset: the built-in HR Manager catalog"),
     SETTING("HOOKBRIDGE_RAW_TOPIC", CONFIG_STRING, "hrm.events.raw", 0, 0,
             raw_topic, "Topic of raw notifications to enrich"),
     SETTING("HOOKBRIDGE_API_BASE", CONFIG_STRING,

@@ -58,7 +58,7 @@ static const struct config_setting settings_table[] = {
     {"HOOKBRIDGE_ALLOW_UNAUTHENTICATED", CONFIG_BOOL, "0", 0, 0,
      S(allow_unauthenticated), "accept hooks without checking UserData"},
     {"HOOKBRIDGE_CATALOG", CONFIG_STRING, NULL, 0, 0, S(catalog),
-     "event catalog file (default: the built-in HR Manager catalog)"},
+     "event catalog file; unset: the built-in HR Manager catalog"},
     {"HOOKBRIDGE_RAW_TOPIC", CONFIG_STRING, "hrm.events.raw", 0, 0,
      S(raw_topic), "topic for notifications of known event types"},
     {"HOOKBRIDGE_UNROUTED_TOPIC", CONFIG_STRING, "hrm.events.unrouted", 0, 0,
