@@ -158,6 +158,17 @@ too_large:
     return HTTP_BODY_TOO_LARGE;
 }
 
+size_t http_discard_body(struct mg_connection *conn, size_t max)
+{
+    char chunk[HTTP_CHUNK];
+    size_t dropped = 0;
+    int n;
+
+    while (dropped < max && (n = mg_read(conn, chunk, sizeof(chunk))) > 0)
+        dropped += (size_t)n;
+    return dropped;
+}
+
 /* Common checks of the health endpoints: exact path, GET only. */
 static int http_health_precheck(struct mg_connection *conn, const char *path)
 {

@@ -45,6 +45,16 @@ enum { HTTP_BODY_OK = 0, HTTP_BODY_TOO_LARGE = -2, HTTP_BODY_ERROR = -1 };
  */
 int http_read_body(struct mg_connection *conn, struct buf *body);
 
+/*
+ * Reads and drops what is left of the request body, at most `max` bytes,
+ * after an error reply. A connection closed with unread bytes in its
+ * receive buffer is reset by the kernel, and a client still sending its
+ * body may then lose the reply it was sent; draining a bounded amount
+ * lets an ordinary client finish and read it. Returns the bytes dropped.
+ * Call from the connection's own handler thread.
+ */
+size_t http_discard_body(struct mg_connection *conn, size_t max);
+
 /* What /readyz asks; returns non-zero when ready. Any thread. */
 typedef int (*http_ready_fn)(void *arg);
 

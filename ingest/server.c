@@ -25,6 +25,9 @@ static const int hook_statuses[] = {200, 400, 401, 404, 405,
                                     413, 415, 500, 503};
 enum { HOOK_NSTATUS = sizeof(hook_statuses) / sizeof(hook_statuses[0]) };
 
+/* What is read and dropped of a body over the limit before closing. */
+enum { HOOK_DRAIN_MAX = 1024 * 1024 };
+
 struct server {
     struct server_options opt;
     struct mg_context *ctx;
@@ -115,8 +118,11 @@ static int hook_read_body(struct server *s, struct mg_connection *conn,
         snprintf(msg, sizeof(msg), "body is larger than %zu bytes",
                  s->opt.max_body);
         /* The unread rest of the body must not be taken for the next
-         * request on this connection. */
-        return hook_fail(conn, n, 413, msg, "Connection: close\r\n");
+         * request on this connection, which closes after the reply. A
+         * bounded drain lets a client still sending read that reply. */
+        hook_fail(conn, n, 413, msg, "Connection: close\r\n");
+        http_discard_body(conn, HOOK_DRAIN_MAX);
+        return 413;
     default:
         return hook_fail(conn, n, 400, "body could not be read", NULL);
     }

@@ -8,6 +8,7 @@ import datetime
 import http.client
 import json
 import secrets
+import time
 
 import pytest
 
@@ -203,6 +204,26 @@ def test_a_chunked_body_over_the_limit_is_413(ingest, tail):
     resp = hbtest.http().post(ingest.url(HOOK), data=chunks, timeout=15,
                               headers={"Content-Type": "application/json"})
 
+    expect_error(resp, 413, "larger than")
+    check_nothing_published(ingest, tail, SECRET, ident)
+
+
+def test_a_sender_still_sending_past_the_limit_reads_its_413(ingest, tail):
+    # The answer is sent when the limit is passed, while the sender still
+    # has chunks to go. Closing then, with its bytes unread, would reset
+    # the connection under the sender before it reads the 413.
+    ident = hbtest.unique_id()
+    text = json.dumps(notification(CandidateId=ident, secret=SECRET,
+                                   Pad="z" * 12000)).encode()
+
+    def slow_chunks():
+        for i in range(0, len(text), 1000):
+            time.sleep(0.02)
+            yield text[i:i + 1000]
+
+    resp = hbtest.http().post(ingest.url(HOOK), data=slow_chunks(),
+                              timeout=15,
+                              headers={"Content-Type": "application/json"})
     expect_error(resp, 413, "larger than")
     check_nothing_published(ingest, tail, SECRET, ident)
 
