@@ -78,6 +78,12 @@ enum publish_result publish_send(struct publish *p,
 bool publish_usable(struct publish *p);
 
 /*
+ * When Kafka last acknowledged a record, in CLOCK_MONOTONIC milliseconds,
+ * or -1 before the first. Any thread; never blocks.
+ */
+int64_t publish_acked_ms(struct publish *p);
+
+/*
  * Waits up to the ack timeout for records still queued, stops the
  * delivery-report thread and frees the producer. Call once, from main(),
  * after no request thread can call publish_send() any more.
