@@ -47,6 +47,10 @@ enum {
     PIPE_STATE_LOAD_MS = 30000, /* reading a state partition */
     PIPE_FLUSH_MS = 10000,      /* waiting for acknowledgements */
     PIPE_BACKOFF_CAP_MS = 30000,
+    /* The API times a Retry-After on its own clock, from when it
+     * answered; waiting exactly that long on ours can reach it a
+     * millisecond early by its count. */
+    PIPE_RETRY_AFTER_MARGIN_MS = 20,
     PIPE_URL_MAX = 2048,
     PIPE_TYPE_MAX = 128,
     PIPE_TIME_MAX = 64,
@@ -446,7 +450,7 @@ static void answer_result(struct pipeline *p, struct fold_entry *e,
         break;
     case RETRY_THROTTLED: {
         int64_t wait = r->retry_after_ms >= 0
-                           ? r->retry_after_ms
+                           ? r->retry_after_ms + PIPE_RETRY_AFTER_MARGIN_MS
                            : retry_backoff_ms(e->attempts, p->s->api_backoff_ms,
                                               PIPE_BACKOFF_CAP_MS, &p->rng);
         ratelimit_pause_until(p->rate, wall_ms() + wait);
