@@ -566,7 +566,7 @@ class Bench:
     def enrich_rate(self, raw, api_port, replicas, n):
         group = f"bench-{self.run_id}-r{replicas}-{random.randrange(10**6)}"
         procs = [self.start_enricher(f"enricher-{group}-{i}", raw, api_port,
-                                     group, HOOKBRIDGE_API_RATE=10000,
+                                     group, HOOKBRIDGE_API_RATE=1000000,
                                      HOOKBRIDGE_WINDOW_MS=0)
                  for i in range(replicas)]
         (t0, done0), t1 = self.wait_answered(procs, n, timeout=300)
