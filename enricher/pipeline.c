@@ -66,7 +66,7 @@ struct pipeline_metrics {
     struct metric *consumed, *folded, *published, *tombstones, *suppressed;
     struct metric *dlq, *rate_waits, *auth_pauses;
     struct metric *fetches[PIPE_NSTATUS + 1]; /* last: any other status */
-    struct metric *batch_seconds, *lag, *pending, *auth_paused;
+    struct metric *batch_seconds, *lag, *pending, *auth_paused, *assigned;
 };
 
 /* What an answer says about the newest notification it covers. */
@@ -213,6 +213,8 @@ static void pipeline_metrics_init(struct pipeline_metrics *m,
     m->lag = metrics_gauge(reg, "consumer_lag", NULL,
                            "Raw records not yet consumed, over the assigned "
                            "partitions");
+    m->assigned = metrics_gauge(reg, "assigned_partitions", NULL,
+                                "Raw topic partitions this replica owns");
     m->pending = metrics_gauge(reg, "pending_keys", NULL,
                                "Keys held waiting for an answer");
     m->auth_paused = metrics_gauge(reg, "auth_paused", NULL,
@@ -828,6 +830,7 @@ static void pipeline_share(struct pipeline *p, const char *what,
     const int32_t *ids;
     int n = consumer_partitions(p->consumer, &ids);
 
+    metric_set(p->m.assigned, assigned);
     if (ratelimit_set_partitions(p->rate, ids, n, total) != 0)
         log_warn("out of memory for the rate share; keeping the last one");
     ratelimit_describe(p->rate, &calls, &window);
