@@ -28,6 +28,7 @@ struct publish {
     atomic_bool stopping;
     atomic_bool fatal;
     atomic_int_fast64_t acked_ms; /* last acknowledgement; -1 for none */
+    atomic_bool last_stored;      /* the latest record's verdict */
     struct metric *latency;
     struct metric *errors;
 };
@@ -105,6 +106,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         metric_inc(p->errors);
     else
         atomic_store(&p->acked_ms, monotonic_ms());
+    atomic_store(&p->last_stored, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
 
     pthread_mutex_lock(&w->lock);
     w->err = m->err;
@@ -222,6 +224,7 @@ struct publish *publish_new(const struct publish_options *opt, char *err,
     atomic_init(&p->stopping, false);
     atomic_init(&p->fatal, false);
     atomic_init(&p->acked_ms, -1);
+    atomic_init(&p->last_stored, false);
 
     conf = publish_conf(opt, p, err, errlen);
     if (conf == NULL)
@@ -254,6 +257,11 @@ bool publish_usable(struct publish *p)
 int64_t publish_acked_ms(struct publish *p)
 {
     return atomic_load(&p->acked_ms);
+}
+
+bool publish_last_stored(struct publish *p)
+{
+    return atomic_load(&p->last_stored);
 }
 
 rd_kafka_t *publish_handle(struct publish *p)
@@ -324,12 +332,16 @@ enum publish_result publish_send(struct publish *p,
         waiter_release(w);
         waiter_release(w);
         metric_inc(p->errors);
+        atomic_store(&p->last_stored, false);
         snprintf(out->error, sizeof(out->error), "%s", rd_kafka_err2str(err));
         return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PUBLISH_QUEUE_FULL
                                                     : PUBLISH_FAILED;
     }
 
     result = publish_wait(p, w, out);
+    /* A wait that ran out counts at once: the report comes later. */
+    if (result != PUBLISH_STORED)
+        atomic_store(&p->last_stored, false);
     waiter_release(w);
     metric_observe(p->latency, elapsed_since(&start));
     return result;

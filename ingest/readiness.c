@@ -66,6 +66,11 @@ bool readiness_ok(struct readiness *r)
     return readiness_acked_lately(r, now);
 }
 
+bool readiness_refuse(struct readiness *r)
+{
+    return !readiness_ok(r) && !publish_last_stored(r->opt.publish);
+}
+
 static double readiness_gauge(void *r)
 {
     return readiness_ok(r) ? 1.0 : 0.0;

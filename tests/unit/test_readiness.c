@@ -191,5 +191,34 @@ static void test_it_turns_not_ready_a_round_after_the_last_ack(void)
     rig_stop(&r);
 }
 
+static void test_hooks_are_refused_at_once_only_after_kafka_failed_one(void)
+{
+    struct rig r = {0};
+
+    CHECK_INT_EQ(rig_start(&r), 0);
+    if (r.readiness == NULL) {
+        rig_stop(&r);
+        return;
+    }
+    /* Never stored anything and no probe answered: refuse at once. */
+    CHECK(readiness_refuse(r.readiness));
+    CHECK_INT_EQ(send_one(&r, 1), PUBLISH_STORED);
+
+    /* Idle past the freshness of that acknowledgement, with probes still
+     * failing: not ready, yet the next hook is tried, or an idle ingest
+     * whose probe is slow would refuse hooks for good. */
+    ms_until_not_ready(&r, ACKED_FRESH_MS + 3000);
+    CHECK(!readiness_ok(r.readiness));
+    CHECK(!readiness_refuse(r.readiness));
+
+    /* A record Kafka does not store turns the fast 503 back on. */
+    rd_kafka_mock_broker_set_down(
+        rd_kafka_handle_mock_cluster(publish_handle(r.publish)), 1);
+    CHECK_INT_EQ(send_one(&r, 2), PUBLISH_TIMEOUT);
+    CHECK(readiness_refuse(r.readiness));
+    rig_stop(&r);
+}
+
 CHECK_MAIN(test_records_acknowledged_keep_it_ready_while_probes_fail,
-           test_it_turns_not_ready_a_round_after_the_last_ack)
+           test_it_turns_not_ready_a_round_after_the_last_ack,
+           test_hooks_are_refused_at_once_only_after_kafka_failed_one)
