@@ -163,8 +163,8 @@ static void readiness_note(struct readiness *r, bool ok, const char *err)
                  "accepting hooks while they are error=\"%s\"",
                  err);
     else
-        log_warn("kafka not ready, hooks answer 503 until it is "
-                 "error=\"%s\"",
+        log_warn("kafka not ready; hooks answer 503 at once after the "
+                 "first record Kafka fails error=\"%s\"",
                  err);
 }
 
