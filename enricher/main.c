@@ -46,7 +46,7 @@ static const struct config_setting enricher_table[] = {
             "required)"),
     SETTING("HOOKBRIDGE_API_KEY_FILE", CONFIG_STRING, NULL, 0, 0, api_key_file,
             "File holding the API key"),
-    SETTING("HOOKBRIDGE_API_RATE", CONFIG_INT, "5", 1, 10000, api_rate,
+    SETTING("HOOKBRIDGE_API_RATE", CONFIG_INT, "5", 1, 1000000, api_rate,
             "API calls per second for the whole consumer group"),
     SETTING("HOOKBRIDGE_WINDOW_MS", CONFIG_INT, "1000", 0, 3600000, window_ms,
             "Fold window: at most one fetch per object per window"),

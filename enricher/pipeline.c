@@ -47,6 +47,10 @@ enum {
     PIPE_STATE_LOAD_MS = 30000, /* reading a state partition */
     PIPE_FLUSH_MS = 10000,      /* waiting for acknowledgements */
     PIPE_BACKOFF_CAP_MS = 30000,
+    /* The API times a Retry-After on its own clock, from when it
+     * answered; waiting exactly that long on ours can reach it a
+     * millisecond early by its count. */
+    PIPE_RETRY_AFTER_MARGIN_MS = 20,
     PIPE_URL_MAX = 2048,
     PIPE_TYPE_MAX = 128,
     PIPE_TIME_MAX = 64,
@@ -62,7 +66,7 @@ struct pipeline_metrics {
     struct metric *consumed, *folded, *published, *tombstones, *suppressed;
     struct metric *dlq, *rate_waits, *auth_pauses;
     struct metric *fetches[PIPE_NSTATUS + 1]; /* last: any other status */
-    struct metric *batch_seconds, *lag, *pending, *auth_paused;
+    struct metric *batch_seconds, *lag, *pending, *auth_paused, *assigned;
 };
 
 /* What an answer says about the newest notification it covers. */
@@ -209,6 +213,8 @@ static void pipeline_metrics_init(struct pipeline_metrics *m,
     m->lag = metrics_gauge(reg, "consumer_lag", NULL,
                            "Raw records not yet consumed, over the assigned "
                            "partitions");
+    m->assigned = metrics_gauge(reg, "assigned_partitions", NULL,
+                                "Raw topic partitions this replica owns");
     m->pending = metrics_gauge(reg, "pending_keys", NULL,
                                "Keys held waiting for an answer");
     m->auth_paused = metrics_gauge(reg, "auth_paused", NULL,
@@ -446,7 +452,7 @@ static void answer_result(struct pipeline *p, struct fold_entry *e,
         break;
     case RETRY_THROTTLED: {
         int64_t wait = r->retry_after_ms >= 0
-                           ? r->retry_after_ms
+                           ? r->retry_after_ms + PIPE_RETRY_AFTER_MARGIN_MS
                            : retry_backoff_ms(e->attempts, p->s->api_backoff_ms,
                                               PIPE_BACKOFF_CAP_MS, &p->rng);
         ratelimit_pause_until(p->rate, wall_ms() + wait);
@@ -824,6 +830,7 @@ static void pipeline_share(struct pipeline *p, const char *what,
     const int32_t *ids;
     int n = consumer_partitions(p->consumer, &ids);
 
+    metric_set(p->m.assigned, assigned);
     if (ratelimit_set_partitions(p->rate, ids, n, total) != 0)
         log_warn("out of memory for the rate share; keeping the last one");
     ratelimit_describe(p->rate, &calls, &window);

@@ -10,6 +10,12 @@
  * what a caller that wakes up a little late still gets, and it is paid
  * for by making the slot longer, not by bringing two slots closer.
  *
+ * A slot of several calls (above 20 calls/s) is made long enough that a
+ * second can touch no more than q of them, S >= 1000 / (q - 1) ms: then
+ * its calls may start anywhere in it, and a caller that has only a few
+ * calls in flight at once still gets through the slot's whole allowance
+ * instead of what fits into its first few milliseconds.
+ *
  * With one call per slot the real invariant is that any two calls of the
  * group start at least gap_ms apart. A replica that owns the next slot as
  * well may therefore start late in its slot, as long as its own calls
@@ -71,6 +77,13 @@ static void ratelimit_geometry(struct ratelimit *r, double rate)
 
     r->grace_ms = (r->gap_ms + RATELIMIT_GRACE_DIV - 1) / RATELIMIT_GRACE_DIV;
     r->slot_ms = r->gap_ms + r->grace_ms;
+
+    /* Several calls per slot means at least 20 slots a second. */
+    if (r->per_slot > 1) {
+        int64_t touch = (int64_t)ceil(1000.0 / (slots_per_s - 1.0));
+        if (r->slot_ms < touch)
+            r->slot_ms = touch;
+    }
 }
 
 struct ratelimit *ratelimit_new(double group_rate)
@@ -159,9 +172,11 @@ static int64_t ratelimit_next_slot(const struct ratelimit *r, int64_t slot)
 }
 
 /*
- * May a call start `into` ms into `slot`? Late in the slot only when this
- * replica also owns the next one: then no other replica's call follows
- * closely, and the gap to our own next call is kept by last_call.
+ * May a call start `into` ms into `slot`? A slot of several calls takes
+ * them anywhere in it (see the top of the file). A slot of one takes it
+ * late only when this replica also owns the next one: then no other
+ * replica's call follows closely, and the gap to our own next call is
+ * kept by last_call.
  */
 static int ratelimit_may_start(const struct ratelimit *r, int64_t slot,
                                int64_t into)
@@ -170,8 +185,8 @@ static int ratelimit_may_start(const struct ratelimit *r, int64_t slot,
         return 0;
     if (slot == r->last_slot && r->used >= r->per_slot)
         return 0;
-    return into <= r->grace_ms ||
-           (r->per_slot == 1 && ratelimit_owns(r, slot + 1));
+    return r->per_slot > 1 || into <= r->grace_ms ||
+           ratelimit_owns(r, slot + 1);
 }
 
 /* The earliest time from `t` on at which a call may start. */

@@ -9,9 +9,11 @@
  * wall clock is cut into slots about 1/rate seconds long (plus a 5%
  * margin), slot k belongs to partition k mod total, and a replica may
  * start a call only at the very beginning of a slot that belongs to one
- * of its partitions (one call per slot; above 20 calls/s a slot carries
- * rate/20 calls so that slots stay at least 50 ms long), or later in it
- * when the next slot is its own too. Since a partition has
+ * of its partitions, or later in it when the next slot is its own too.
+ * Above 20 calls/s a slot carries rate/20 calls, so that slots stay
+ * about 50 ms long, and those may start anywhere in the slot, which is
+ * made long enough for no second to touch more slots than the budget
+ * has room for. Since a partition has
  * one owner, no two replicas ever use the same slot, and the whole group never
  * starts more than `rate` calls in any second; each replica gets exactly the
  * share of the budget that its partitions are of all partitions.

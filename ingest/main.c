@@ -219,9 +219,9 @@ static int app_start(struct app *app)
         return 2;
     }
 
-    struct readiness_options ro = {publish_handle(app->publish), set->raw_topic,
-                                   (int)set->raw_partitions,
-                                   set->unrouted_topic, app->metrics};
+    struct readiness_options ro = {
+        publish_handle(app->publish), app->publish,        set->raw_topic,
+        (int)set->raw_partitions,     set->unrouted_topic, app->metrics};
     app->readiness = readiness_start(&ro);
     if (app->readiness == NULL) {
         log_error("cannot start the Kafka watch thread");

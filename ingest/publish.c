@@ -27,6 +27,8 @@ struct publish {
     pthread_t poller;
     atomic_bool stopping;
     atomic_bool fatal;
+    atomic_int_fast64_t acked_ms; /* last acknowledgement; -1 for none */
+    atomic_bool last_stored;      /* the latest record's verdict */
     struct metric *latency;
     struct metric *errors;
 };
@@ -50,6 +52,14 @@ static const char *const publish_defaults[][2] = {
 
 static const double latency_bounds[] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static double elapsed_since(const struct timespec *start)
 {
@@ -94,6 +104,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     (void)rk;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
         metric_inc(p->errors);
+    else
+        atomic_store(&p->acked_ms, monotonic_ms());
+    atomic_store(&p->last_stored, m->err == RD_KAFKA_RESP_ERR_NO_ERROR);
 
     pthread_mutex_lock(&w->lock);
     w->err = m->err;
@@ -210,6 +223,8 @@ struct publish *publish_new(const struct publish_options *opt, char *err,
     p->ack_timeout_ms = opt->ack_timeout_ms;
     atomic_init(&p->stopping, false);
     atomic_init(&p->fatal, false);
+    atomic_init(&p->acked_ms, -1);
+    atomic_init(&p->last_stored, false);
 
     conf = publish_conf(opt, p, err, errlen);
     if (conf == NULL)
@@ -237,6 +252,16 @@ fail:
 bool publish_usable(struct publish *p)
 {
     return !atomic_load(&p->fatal);
+}
+
+int64_t publish_acked_ms(struct publish *p)
+{
+    return atomic_load(&p->acked_ms);
+}
+
+bool publish_last_stored(struct publish *p)
+{
+    return atomic_load(&p->last_stored);
 }
 
 rd_kafka_t *publish_handle(struct publish *p)
@@ -307,12 +332,16 @@ enum publish_result publish_send(struct publish *p,
         waiter_release(w);
         waiter_release(w);
         metric_inc(p->errors);
+        atomic_store(&p->last_stored, false);
         snprintf(out->error, sizeof(out->error), "%s", rd_kafka_err2str(err));
         return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? PUBLISH_QUEUE_FULL
                                                     : PUBLISH_FAILED;
     }
 
     result = publish_wait(p, w, out);
+    /* A wait that ran out counts at once: the report comes later. */
+    if (result != PUBLISH_STORED)
+        atomic_store(&p->last_stored, false);
     waiter_release(w);
     metric_observe(p->latency, elapsed_since(&start));
     return result;

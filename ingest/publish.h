@@ -78,6 +78,19 @@ enum publish_result publish_send(struct publish *p,
 bool publish_usable(struct publish *p);
 
 /*
+ * When Kafka last acknowledged a record, in CLOCK_MONOTONIC milliseconds,
+ * or -1 before the first. Any thread; never blocks.
+ */
+int64_t publish_acked_ms(struct publish *p);
+
+/*
+ * True when the latest record to get a verdict was acknowledged: false
+ * before the first, and after one that Kafka did not store within the
+ * ack timeout or that could not be queued. Any thread; never blocks.
+ */
+bool publish_last_stored(struct publish *p);
+
+/*
  * Waits up to the ack timeout for records still queued, stops the
  * delivery-report thread and frees the producer. Call once, from main(),
  * after no request thread can call publish_send() any more.

@@ -20,6 +20,9 @@ enum {
     /* A probe older than this no longer counts, so a stuck thread cannot
      * leave the ingest ready. */
     FRESH_MS = 10000,
+    /* An acknowledgement this recent proves Kafka is storing records,
+     * whatever the probe of the same round said. */
+    ACKED_FRESH_MS = PROBE_INTERVAL_MS + 2 * PROBE_TIMEOUT_MS,
     SETTLE_TRIES = 10,
     SETTLE_PAUSE_MS = 200,
 };
@@ -47,10 +50,25 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static bool readiness_acked_lately(struct readiness *r, int64_t now)
+{
+    int64_t acked = publish_acked_ms(r->opt.publish);
+
+    return acked >= 0 && now - acked < ACKED_FRESH_MS;
+}
+
 bool readiness_ok(struct readiness *r)
 {
-    return atomic_load(&r->ok) &&
-           now_ms() - atomic_load(&r->ok_at_ms) < FRESH_MS;
+    int64_t now = now_ms();
+
+    if (atomic_load(&r->ok) && now - atomic_load(&r->ok_at_ms) < FRESH_MS)
+        return true;
+    return readiness_acked_lately(r, now);
+}
+
+bool readiness_refuse(struct readiness *r)
+{
+    return !readiness_ok(r) && !publish_last_stored(r->opt.publish);
 }
 
 static double readiness_gauge(void *r)
@@ -140,9 +158,13 @@ static void readiness_note(struct readiness *r, bool ok, const char *err)
     r->state = now;
     if (ok)
         log_info("kafka ready, accepting hooks raw_topic=%s", r->opt.raw_topic);
+    else if (readiness_acked_lately(r, now_ms()))
+        log_warn("kafka probe failed, but records are still acknowledged; "
+                 "accepting hooks while they are error=\"%s\"",
+                 err);
     else
-        log_warn("kafka not ready, hooks answer 503 until it is "
-                 "error=\"%s\"",
+        log_warn("kafka not ready; hooks answer 503 at once after the "
+                 "first record Kafka fails error=\"%s\"",
                  err);
 }
 

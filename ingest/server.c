@@ -164,7 +164,7 @@ static int hook_publish(struct server *s, struct mg_connection *conn,
     struct publish_outcome out;
     char msg[192];
 
-    if (!readiness_ok(s->opt.readiness) || !publish_usable(s->opt.publish))
+    if (readiness_refuse(s->opt.readiness) || !publish_usable(s->opt.publish))
         return hook_fail(conn, n, 503, "Kafka is not available",
                          s->retry_after);
 

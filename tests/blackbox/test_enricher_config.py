@@ -47,6 +47,15 @@ def test_a_bad_number_stops_the_start_naming_the_setting():
     assert "HOOKBRIDGE_API_RATE" in proc.stderr
 
 
+def test_the_api_rate_goes_up_to_a_million_calls_per_second():
+    # An API without a real limit (a load test, an internal mirror) must
+    # not be throttled by the setting's own ceiling.
+    proc = run(HOOKBRIDGE_API_CUSTOMER="acme", HOOKBRIDGE_API_KEY="k",
+               HOOKBRIDGE_API_RATE="1000001")
+    assert proc.returncode == 2
+    assert "from 1 to 1000000" in proc.stderr, proc.stderr
+
+
 def test_the_api_key_is_never_echoed():
     proc = run(["--help"], HOOKBRIDGE_API_KEY="very-secret-key-123")
     assert "very-secret-key-123" not in proc.stdout + proc.stderr

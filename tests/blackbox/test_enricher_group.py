@@ -6,8 +6,8 @@ import random
 import time
 
 import hbtest
-from enricher_support import (World, candidate, last_by_key, start_api,
-                              start_enricher, wait_assigned)
+from enricher_support import (World, candidate, last_by_key, metric,
+                              start_api, start_enricher, wait_assigned)
 
 RATE = 5
 
@@ -49,6 +49,9 @@ def test_two_replicas_share_the_partitions_and_stay_within_the_budget(
     while not all("assigned=3 " in s.log_text() for s in (one, two)):
         assert time.monotonic() < deadline, (one.log_tail(), two.log_tail())
         time.sleep(0.2)
+    # Operators (and the bench) read the split from the metrics too.
+    assert metric(one, "assigned_partitions") == 3
+    assert metric(two, "assigned_partitions") == 3
 
     ids = [hbtest.unique_id() for _ in range(30)]
     final = notify_trace(world, api, ids, 150, seed=11)

@@ -183,6 +183,15 @@ static int splits_check(int rate, int replicas, int partitions)
     return failures;
 }
 
+static int calls_in(struct ratelimit *r, int64_t from, int64_t to)
+{
+    int started = 0;
+
+    for (int64_t now = from; now < to; now++)
+        started += ratelimit_acquire(r, now) == 0;
+    return started;
+}
+
 static void test_group_never_starts_more_than_the_rate_in_any_second(void)
 {
     int failures = 0;
@@ -228,6 +237,42 @@ static void test_lone_replica_gets_nearly_the_whole_budget(void)
     }
 }
 
+static void test_high_rates_keep_the_budget_with_calls_anywhere_in_a_slot(void)
+{
+    static const int rates[] = {40, 41, 59, 60, 99, 100, 399, 1000, 10000};
+    int owner[PARTITIONS_MAX];
+    int failures = 0;
+
+    for (int round = 0; round < 60; round++) {
+        int rate = rates[rng_next() % (sizeof(rates) / sizeof(rates[0]))];
+        int replicas = 1 + (int)(rng_next() % REPLICAS_MAX);
+        int partitions = 1 + (int)(rng_next() % PARTITIONS_MAX);
+
+        for (int p = 0; p < partitions; p++)
+            owner[p] = (int)(rng_next() % (uint64_t)replicas);
+        failures += group_check(rate, replicas, partitions, owner);
+    }
+    CHECK_INT_EQ(failures, 0);
+}
+
+/* A caller with few calls in flight asks once a millisecond, not all of
+ * a slot's allowance at its first instant. */
+static void test_a_steady_caller_gets_its_pace_under_a_high_budget(void)
+{
+    struct ratelimit *r = ratelimit_new(10000);
+    int32_t mine[] = {0, 2, 4};
+    int alone, half;
+
+    alone = calls_in(r, t0, t0 + 10000);
+    CHECK(alone >= 9000);
+
+    /* Half the partitions: half the slots, each still used throughout. */
+    CHECK_INT_EQ(ratelimit_set_partitions(r, mine, 3, 6), 0);
+    half = calls_in(r, t0 + 10000, t0 + 20000);
+    CHECK(half >= 4500 && half <= 5200);
+    ratelimit_free(r);
+}
+
 static void test_rate_below_one_per_second_spaces_calls_out(void)
 {
     struct group g = {.replicas = 1};
@@ -255,15 +300,6 @@ static void test_replica_without_partitions_may_not_call(void)
     CHECK_INT_EQ(started, 0);
     CHECK(ratelimit_acquire(r, t0) > 0);
     ratelimit_free(r);
-}
-
-static int calls_in(struct ratelimit *r, int64_t from, int64_t to)
-{
-    int started = 0;
-
-    for (int64_t now = from; now < to; now++)
-        started += ratelimit_acquire(r, now) == 0;
-    return started;
 }
 
 static void test_share_follows_assignment_changes(void)
@@ -366,6 +402,8 @@ static void test_slots_of_other_partitions_are_left_alone(void)
 CHECK_MAIN(test_group_never_starts_more_than_the_rate_in_any_second,
            test_scattered_assignments_also_keep_the_budget,
            test_lone_replica_gets_nearly_the_whole_budget,
+           test_high_rates_keep_the_budget_with_calls_anywhere_in_a_slot,
+           test_a_steady_caller_gets_its_pace_under_a_high_budget,
            test_rate_below_one_per_second_spaces_calls_out,
            test_replica_without_partitions_may_not_call,
            test_share_follows_assignment_changes,
