@@ -61,7 +61,8 @@ static int testapi_load_seed(struct testapi *t, char *err, size_t errlen)
         return 0;
     n = store_load_seed(t->store, t->seed, t->seed_len, why, sizeof(why));
     if (n < 0) {
-        snprintf(err, errlen, "HOOKBRIDGE_TEST_API_SEED: '%s': %s",
+        /* Bounded so the line fits the caller's 256 bytes whole. */
+        snprintf(err, errlen, "HOOKBRIDGE_TEST_API_SEED: '%.100s': %.120s",
                  t->settings->seed_path, why);
         return -1;
     }
