@@ -17,7 +17,7 @@ from ingest_support import notification, post, start_ingest
 
 THREADS = 4
 RATE_PER_THREAD = 40          # 160 notifications/s in all
-LOAD_SECONDS = 40
+LOAD_SECONDS = 50
 MAX_PER_THREAD = RATE_PER_THREAD * LOAD_SECONDS
 SECRET = "broker-kill-secret"
 
@@ -30,6 +30,7 @@ class Load:
     def __init__(self, svc):
         self.svc = svc
         self.outcomes = {}
+        self.answered = []            # (monotonic time, outcome)
         self.bad_503 = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -80,6 +81,7 @@ class Load:
     def _record(self, ident, outcome):
         with self._lock:
             self.outcomes[ident] = outcome
+            self.answered.append((time.monotonic(), outcome))
 
     def count(self, outcome):
         with self._lock:
@@ -93,12 +95,16 @@ def test_every_hook_answered_200_is_on_the_raw_topic_after_two_broker_kills(
     load = Load(svc)
     started = time.monotonic()
     load.start()
+    restarts = []
     try:
-        for kill_at in (8, 24):
+        # A restart takes 10-20 s; the second leaves load after it.
+        for kill_at in (6, 22):
             time.sleep(max(0.0, started + kill_at - time.monotonic()))
+            killed = time.monotonic()
             hbtest.broker_kill()
             time.sleep(2)
             hbtest.broker_restart()
+            restarts.append((killed, time.monotonic()))
     finally:
         load.stop(timeout=LOAD_SECONDS + 60)
 
@@ -113,7 +119,13 @@ def test_every_hook_answered_200_is_on_the_raw_topic_after_two_broker_kills(
         stop_when=lambda recs: wanted <= {r.key for r in recs})
     stored = {r.key for r in records}
     lost = wanted - stored
-    print(f"\nbroker kill x2: sent={len(load.outcomes)} "
+    for killed, ready in restarts:
+        first_200 = min((t for t, o in load.answered if o == 200 and t > ready),
+                        default=None)
+        back = "never" if first_200 is None else f"{first_200 - ready:.1f}s"
+        print(f"\nbroker killed at {killed - started:.1f}s, ready again "
+              f"after {ready - killed:.1f}s, first 200 {back} later")
+    print(f"broker kill x2: sent={len(load.outcomes)} "
           f"acknowledged={len(acked)} lost={len(lost)} "
           f"503={load.count(503)} refused={load.count('refused')} "
           f"stored_unacknowledged={len(stored - wanted)}")
