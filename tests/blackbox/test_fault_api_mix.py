@@ -93,14 +93,21 @@ def test_a_fault_mix_ends_each_object_current_or_in_the_dlq_within_budget(
         time.sleep(3)
 
     summary = api.summary(since_ms=started_ms)
+    by_status = summary["by_status"]
+    fivexx = by_status.get("500", 0) + by_status.get("502", 0)
+    timeouts = fetches_without_reply(enricher)
     current = sum(1 for k, v in final.items()
                   if k != doomed and f"candidate:{k}" not in dlq_keys)
     print(f"\nAPI fault mix: objects={len(final)} notifications="
           f"{NOTIFICATIONS} api_calls={summary['total']} "
-          f"by_status={summary['by_status']} "
+          f"by_status={by_status} timeouts={timeouts} "
           f"max_in_any_1s_window={summary['max_in_any_1s_window']} "
           f"current={current} dlq_records={len(dlq)} "
           f"dlq_objects={len(dlq_keys)}")
+    # The faults really happened, in about the proportions asked for.
+    assert 0.1 < fivexx / summary["total"] < 0.3, by_status
+    assert by_status.get("429", 0) >= 10 and by_status.get("401", 0) >= 1
+    assert timeouts >= 1
     assert all(r.headers.get("error") for r in dlq), dlq
     assert all(r.headers.get("attempts", "").isdigit() for r in dlq), dlq
     assert summary["max_in_any_1s_window"] <= RATE
@@ -112,3 +119,12 @@ def test_a_fault_mix_ends_each_object_current_or_in_the_dlq_within_budget(
     enricher.wait_http("/readyz", status=200, timeout=30)
     assert metric(enricher, "auth_paused") == 0
     assert enricher.stop() == 0
+
+
+def fetches_without_reply(svc):
+    """API calls the enricher gave up on without an answer (timeouts)."""
+    text = hbtest.http().get(svc.url("/metrics"), timeout=5).text
+    for line in text.splitlines():
+        if line.startswith('hookbridge_api_fetches_total{status="0"} '):
+            return int(float(line.rsplit(" ", 1)[1]))
+    raise AssertionError(f"no count of calls without a reply in:\n{text}")
