@@ -4,6 +4,7 @@
 #include "consume.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -431,6 +432,15 @@ void consumer_close(struct consumer *c)
 
 /* ---- raw record to fold input ---- */
 
+/*
+ * fold_raw keeps a header name's length in 16 bits. Any Kafka client can
+ * write a longer name; no header hookbridge reads or writes has one.
+ */
+static int consume_header_fits(const char *name)
+{
+    return strlen(name) <= UINT16_MAX;
+}
+
 unsigned char *consume_pack(const rd_kafka_message_t *m)
 {
     struct fold_header hs[CONSUME_HEADERS_MAX];
@@ -443,14 +453,36 @@ unsigned char *consume_pack(const rd_kafka_message_t *m)
         const char *name;
         const void *val;
         size_t size;
-        while (n < CONSUME_HEADERS_MAX &&
-               rd_kafka_header_get_all(hdrs, n, &name, &val, &size) ==
-                   RD_KAFKA_RESP_ERR_NO_ERROR) {
-            hs[n] = (struct fold_header){name, val, size};
-            n++;
+        for (size_t i = 0;
+             n < CONSUME_HEADERS_MAX &&
+             rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+                 RD_KAFKA_RESP_ERR_NO_ERROR;
+             i++) {
+            if (consume_header_fits(name))
+                hs[n++] = (struct fold_header){name, val, size};
         }
     }
     return fold_raw_pack(m->payload, m->len, m->payload != NULL, hs, n, ts);
+}
+
+/* True when consume_pack() would keep every header of `m` it looks at. */
+static int consume_headers_fit(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const char *name;
+    const void *val;
+    size_t size;
+
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 1;
+    for (size_t i = 0; i < CONSUME_HEADERS_MAX &&
+                       rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+        if (!consume_header_fits(name))
+            return 0;
+    }
+    return 1;
 }
 
 /* The event type: header event-type, else the JSON field. */
@@ -510,9 +542,17 @@ int consume_to_input(const struct catalog *cat, const rd_kafka_message_t *m,
                      struct fold_input *in, char *why, size_t whylen)
 {
     memset(in, 0, sizeof(*in));
+    /* Such a record did not come from the ingest; stopping on it would
+     * stop the enricher again on every restart. */
+    if (!consume_headers_fit(m)) {
+        snprintf(why, whylen,
+                 "invalid raw record: a header name is over %d bytes",
+                 UINT16_MAX);
+        return -1;
+    }
     in->raw = consume_pack(m);
     if (in->raw == NULL) {
-        snprintf(why, whylen, "invalid raw record: headers too large");
+        snprintf(why, whylen, "out of memory");
         return -2;
     }
     if (consume_check(cat, m, in, why, whylen) != 0) {

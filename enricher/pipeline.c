@@ -557,11 +557,13 @@ static int pipeline_may_fetch(struct pipeline *p, int64_t now)
         return 0;
     /* The limiter lets one replica's calls start exactly 1/rate apart;
      * the API sees them with a few ms of network jitter, which can put
-     * rate + 1 calls inside one second. Below 20 calls/s (one call per
-     * slot) a 5% margin between this replica's own calls prevents it. */
+     * rate + 1 calls inside one second. Below 40 calls/s a slot carries
+     * one call, and a 5% margin between this replica's own calls
+     * prevents it; above, a slot carries several and is made long
+     * enough for that (ratelimit.h). */
     int64_t wall = wall_ms();
     int64_t wait = 0;
-    if (p->s->api_rate < 20 && wall < p->last_call_ms + p->min_gap_ms)
+    if (p->s->api_rate < 40 && wall < p->last_call_ms + p->min_gap_ms)
         wait = p->last_call_ms + p->min_gap_ms - wall;
     if (wait == 0)
         wait = ratelimit_acquire(p->rate, wall);
