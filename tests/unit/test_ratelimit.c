@@ -205,13 +205,17 @@ static void test_group_never_starts_more_than_the_rate_in_any_second(void)
     CHECK_INT_EQ(failures, 0);
 }
 
-static void test_scattered_assignments_also_keep_the_budget(void)
+/* Checks `rounds` groups with random replicas and partition owners, each
+ * at a rate drawn from `rates` (or from 1 to RATE_MAX when `nrates` is 0);
+ * returns how many broke the budget. */
+static int random_groups_check(int rounds, const int *rates, size_t nrates)
 {
     int owner[PARTITIONS_MAX];
     int failures = 0;
 
-    for (int round = 0; round < 300; round++) {
-        int rate = 1 + (int)(rng_next() % RATE_MAX);
+    for (int round = 0; round < rounds; round++) {
+        int rate = nrates ? rates[rng_next() % nrates]
+                          : 1 + (int)(rng_next() % RATE_MAX);
         int replicas = 1 + (int)(rng_next() % REPLICAS_MAX);
         int partitions = 1 + (int)(rng_next() % PARTITIONS_MAX);
 
@@ -219,7 +223,12 @@ static void test_scattered_assignments_also_keep_the_budget(void)
             owner[p] = (int)(rng_next() % (uint64_t)replicas);
         failures += group_check(rate, replicas, partitions, owner);
     }
-    CHECK_INT_EQ(failures, 0);
+    return failures;
+}
+
+static void test_scattered_assignments_also_keep_the_budget(void)
+{
+    CHECK_INT_EQ(random_groups_check(300, NULL, 0), 0);
 }
 
 static void test_lone_replica_gets_nearly_the_whole_budget(void)
@@ -240,19 +249,9 @@ static void test_lone_replica_gets_nearly_the_whole_budget(void)
 static void test_high_rates_keep_the_budget_with_calls_anywhere_in_a_slot(void)
 {
     static const int rates[] = {40, 41, 59, 60, 99, 100, 399, 1000, 10000};
-    int owner[PARTITIONS_MAX];
-    int failures = 0;
 
-    for (int round = 0; round < 60; round++) {
-        int rate = rates[rng_next() % (sizeof(rates) / sizeof(rates[0]))];
-        int replicas = 1 + (int)(rng_next() % REPLICAS_MAX);
-        int partitions = 1 + (int)(rng_next() % PARTITIONS_MAX);
-
-        for (int p = 0; p < partitions; p++)
-            owner[p] = (int)(rng_next() % (uint64_t)replicas);
-        failures += group_check(rate, replicas, partitions, owner);
-    }
-    CHECK_INT_EQ(failures, 0);
+    CHECK_INT_EQ(
+        random_groups_check(60, rates, sizeof(rates) / sizeof(rates[0])), 0);
 }
 
 /* A caller with few calls in flight asks once a millisecond, not all of
