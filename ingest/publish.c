@@ -50,6 +50,9 @@ static const char *const publish_defaults[][2] = {
     {"allow.auto.create.topics", "false"},
 };
 
+/* How long purged records at exit get to report, freeing their waiters. */
+enum { PUBLISH_PURGE_WAIT_MS = 1000 };
+
 static const double latency_bounds[] = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
@@ -355,9 +358,16 @@ void publish_free(struct publish *p)
         return;
 
     err = rd_kafka_flush(p->rk, p->ack_timeout_ms);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_warn("records still unacknowledged at exit count=%d",
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Every such hook was already answered 503. Purged records still
+         * get their delivery reports, which free their waiters. */
+        log_warn("records still unacknowledged at exit count=%d; dropped, "
+                 "their hooks were answered 503",
                  rd_kafka_outq_len(p->rk));
+        rd_kafka_purge(p->rk,
+                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->rk, PUBLISH_PURGE_WAIT_MS);
+    }
 
     atomic_store(&p->stopping, true);
     pthread_join(p->poller, NULL);
