@@ -67,6 +67,21 @@ def post(svc, body, headers=None, session=None, timeout=15):
                                            headers=hdrs, timeout=timeout)
 
 
+def post_until_stored(svc, secret, timeout):
+    """POST new notifications every 0.5 s until one is answered 200; any
+    answer but 200 or 503 fails, and so does no 200 within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = post(svc, notification(CandidateId=hbtest.unique_id(),
+                                      secret=secret))
+        if resp.status_code == 200:
+            return resp
+        assert resp.status_code == 503, resp.text
+        assert time.monotonic() < deadline, \
+            f"no hook stored within {timeout}s"
+        time.sleep(0.5)
+
+
 class TopicTail:
     """Reads the given topics from their beginning, keeping every record.
 

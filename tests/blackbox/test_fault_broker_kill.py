@@ -13,7 +13,8 @@ import time
 import requests
 
 import hbtest
-from ingest_support import notification, post, start_ingest
+from ingest_support import (notification, post, post_until_stored,
+                            start_ingest)
 
 THREADS = 4
 RATE_PER_THREAD = 40          # 160 notifications/s in all
@@ -148,13 +149,5 @@ def test_every_hook_answered_200_is_on_the_raw_topic_after_two_broker_kills(
     assert recovered == [True, True]
 
     # The ingest serves again by itself, without being restarted.
-    deadline = time.monotonic() + 60
-    while True:
-        resp = post(svc, notification(CandidateId=hbtest.unique_id(),
-                                      secret=SECRET))
-        if resp.status_code == 200:
-            break
-        assert resp.status_code == 503, resp.text
-        assert time.monotonic() < deadline, "ingest never recovered"
-        time.sleep(0.5)
+    post_until_stored(svc, SECRET, timeout=60)
     assert svc.stop() == 0
