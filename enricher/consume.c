@@ -441,11 +441,11 @@ static int consume_header_fits(const char *name)
     return strlen(name) <= UINT16_MAX;
 }
 
-unsigned char *consume_pack(const rd_kafka_message_t *m)
+unsigned char *consume_pack(const rd_kafka_message_t *m, size_t *dropped)
 {
     struct fold_header hs[CONSUME_HEADERS_MAX];
     rd_kafka_headers_t *hdrs = NULL;
-    size_t n = 0;
+    size_t n = 0, skipped = 0;
     rd_kafka_timestamp_type_t tstype;
     int64_t ts = rd_kafka_message_timestamp(m, &tstype);
 
@@ -460,29 +460,13 @@ unsigned char *consume_pack(const rd_kafka_message_t *m)
              i++) {
             if (consume_header_fits(name))
                 hs[n++] = (struct fold_header){name, val, size};
+            else
+                skipped++;
         }
     }
+    if (dropped != NULL)
+        *dropped = skipped;
     return fold_raw_pack(m->payload, m->len, m->payload != NULL, hs, n, ts);
-}
-
-/* True when consume_pack() would keep every header of `m` it looks at. */
-static int consume_headers_fit(const rd_kafka_message_t *m)
-{
-    rd_kafka_headers_t *hdrs = NULL;
-    const char *name;
-    const void *val;
-    size_t size;
-
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return 1;
-    for (size_t i = 0; i < CONSUME_HEADERS_MAX &&
-                       rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
-                           RD_KAFKA_RESP_ERR_NO_ERROR;
-         i++) {
-        if (!consume_header_fits(name))
-            return 0;
-    }
-    return 1;
 }
 
 /* The event type: header event-type, else the JSON field. */
@@ -541,19 +525,23 @@ static int consume_check(const struct catalog *cat, const rd_kafka_message_t *m,
 int consume_to_input(const struct catalog *cat, const rd_kafka_message_t *m,
                      struct fold_input *in, char *why, size_t whylen)
 {
+    size_t dropped;
+
     memset(in, 0, sizeof(*in));
+    in->raw = consume_pack(m, &dropped);
+    if (in->raw == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return -2;
+    }
     /* Such a record did not come from the ingest; stopping on it would
      * stop the enricher again on every restart. */
-    if (!consume_headers_fit(m)) {
+    if (dropped > 0) {
+        free(in->raw);
+        in->raw = NULL;
         snprintf(why, whylen,
                  "invalid raw record: a header name is over %d bytes",
                  UINT16_MAX);
         return -1;
-    }
-    in->raw = consume_pack(m);
-    if (in->raw == NULL) {
-        snprintf(why, whylen, "out of memory");
-        return -2;
     }
     if (consume_check(cat, m, in, why, whylen) != 0) {
         free(in->raw);

@@ -113,8 +113,11 @@ int consume_conf_defaults(rd_kafka_conf_t *conf, const char *const *pairs,
                           const struct config_props *props, char *err,
                           size_t errlen);
 
-/* Packs any record as fold_raw (for the DLQ of a bad record); NULL on
- * OOM. */
-unsigned char *consume_pack(const rd_kafka_message_t *m);
+/*
+ * Packs any record as fold_raw (also for the DLQ of a bad record); NULL
+ * on OOM. Headers whose name fold_raw cannot hold are left out, and their
+ * count stored in `*dropped` unless it is NULL.
+ */
+unsigned char *consume_pack(const rd_kafka_message_t *m, size_t *dropped);
 
 #endif

@@ -606,7 +606,7 @@ static void pipeline_dlq_bad(struct pipeline *p, const rd_kafka_message_t *m,
                              const char *why)
 {
     char key[512] = "";
-    unsigned char *raw = consume_pack(m);
+    unsigned char *raw = consume_pack(m, NULL);
     struct publish_ticket *t;
 
     if (m->key != NULL)
