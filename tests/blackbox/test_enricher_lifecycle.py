@@ -90,6 +90,7 @@ def test_metrics_count_what_happened_to_each_notification(service_factory,
     wait_metric(enricher, "consumer_lag", 0)
     wait_metric(enricher, "pending_keys", 0)
     assert metric(enricher, "auth_paused") == 0
+    assert metric(enricher, "assigned_partitions") == 1
 
 
 def test_downstream_and_state_topics_are_created_compacted(service_factory,
